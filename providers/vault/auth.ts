@@ -1,0 +1,215 @@
+/**
+ * Getting a Vault token: given (VAULT_TOKEN, a token file, ~/.vault-token)
+ * or by a login to the kubernetes, approle or jwt auth method. A login is
+ * retried while Vault is unavailable, for at most the login wait; a denial
+ * is final at once, since retrying cannot change the credential.
+ */
+import fs from "node:fs/promises";
+import os from "node:os";
+import path from "node:path";
+
+import { EntrypointError, ExitCode } from "../../src/errors.ts";
+import { VaultRequestError } from "./http.ts";
+import type { VaultHttp } from "./http.ts";
+import type { AuthSettings, Credential, VaultSettings } from "./settings.ts";
+import { otherStatusError, transportError } from "./errors.ts";
+
+/** The token the reads use, and whether this run created it. */
+export interface Session {
+  token: string;
+  loggedIn: boolean;
+}
+
+/** What a login needs from the run. */
+export interface AuthContext {
+  settings: VaultSettings;
+  http: VaultHttp;
+  env: NodeJS.ProcessEnv;
+  signal: AbortSignal;
+  deadline: number;
+}
+
+/** Finds or obtains the token; throws exit 78, 77 or 69. */
+export async function authenticate(context: AuthContext): Promise<Session> {
+  const auth = context.settings.auth;
+  if (auth.method === "token") {
+    return {
+      token: await givenToken(auth.token, context.env),
+      loggedIn: false,
+    };
+  }
+  const body = await loginBody(auth);
+  return { token: await login(auth, body, context), loggedIn: true };
+}
+
+async function givenToken(
+  credential: Credential | undefined,
+  env: NodeJS.ProcessEnv,
+): Promise<string> {
+  if (credential !== undefined) return readCredential(credential);
+
+  // The Vault CLI's token helper keeps the token of `vault login` here.
+  const home = env["HOME"] || os.homedir();
+  const helperFile = path.join(home, ".vault-token");
+  const token = await readOptionalFile(helperFile);
+  if (token !== undefined && token !== "") return token;
+
+  throw new EntrypointError(
+    `no Vault token: set VAULT_TOKEN or SECRET_ENTRYPOINT_VAULT_TOKEN_FILE, run vault login (${helperFile}), or log in with SECRET_ENTRYPOINT_VAULT_AUTH=kubernetes, approle or jwt`,
+    ExitCode.config,
+  );
+}
+
+type LoginSettings = Exclude<AuthSettings, { method: "token" }>;
+
+async function loginBody(auth: LoginSettings) {
+  switch (auth.method) {
+    case "kubernetes":
+      return {
+        role: auth.role,
+        jwt: await readFileSetting(
+          auth.jwtFile,
+          "SECRET_ENTRYPOINT_VAULT_KUBERNETES_TOKEN_FILE",
+        ),
+      };
+    case "jwt":
+      return {
+        ...(auth.role === undefined ? {} : { role: auth.role }),
+        jwt: await readFileSetting(
+          auth.jwtFile,
+          "SECRET_ENTRYPOINT_VAULT_JWT_FILE",
+        ),
+      };
+    case "approle":
+      return {
+        role_id: await readCredential(auth.roleId),
+        ...(auth.secretId === undefined
+          ? {}
+          : { secret_id: await readCredential(auth.secretId) }),
+      };
+  }
+}
+
+async function login(
+  auth: LoginSettings,
+  body: Record<string, string>,
+  context: AuthContext,
+): Promise<string> {
+  const subject = loginSubject(auth);
+  const wait = context.settings.loginWaitMs;
+  let answer: unknown;
+  try {
+    answer = await context.http.send(
+      { method: "POST", path: `auth/${auth.mount}/login`, body },
+      {
+        signal: context.signal,
+        deadline: Math.min(context.deadline, Date.now() + wait),
+        retries: Infinity,
+      },
+    );
+  } catch (error) {
+    throw loginError(subject, auth, error, context);
+  }
+  const token = (answer as { auth?: { client_token?: unknown } } | null)?.auth
+    ?.client_token;
+  if (typeof token !== "string" || token === "") {
+    throw new EntrypointError(
+      `${subject}: Vault's answer holds no client token`,
+      ExitCode.unavailable,
+    );
+  }
+  return token;
+}
+
+function loginSubject(auth: LoginSettings): string {
+  const role =
+    auth.method === "approle" || auth.role === undefined
+      ? ""
+      : ` role ${auth.role}`;
+  return `vault login with ${auth.method} auth${role} at auth/${auth.mount}`;
+}
+
+function loginError(
+  subject: string,
+  auth: LoginSettings,
+  error: unknown,
+  context: AuthContext,
+): EntrypointError {
+  if (!(error instanceof VaultRequestError)) throw error;
+
+  const where = { address: context.settings.address.origin };
+  const transport = transportError(subject, error, where);
+  if (transport !== undefined) return transport;
+
+  const denied = otherStatusError(subject, error);
+  return new EntrypointError(
+    `${denied.message}; ${loginHint(auth)}`,
+    ExitCode.denied,
+  );
+}
+
+function loginHint(auth: LoginSettings): string {
+  switch (auth.method) {
+    case "kubernetes":
+      return `check that the role exists at auth/${auth.mount} and binds this pod's service account and namespace`;
+    case "jwt":
+      return `check that the role exists at auth/${auth.mount} and that its bound audience and claims match the token in ${auth.jwtFile}`;
+    case "approle":
+      return `check the role id and secret id of the role at auth/${auth.mount} (a secret id may have expired or run out of uses)`;
+  }
+}
+
+async function readCredential(credential: Credential): Promise<string> {
+  if (credential.from === "variable") return credential.value.trim();
+
+  return readFileSetting(credential.path, credential.name);
+}
+
+async function readFileSetting(file: string, variable: string) {
+  let content: string;
+  try {
+    content = await fs.readFile(file, "utf8");
+  } catch (error) {
+    throw new EntrypointError(
+      `cannot read ${file} (${variable}): ${(error as NodeJS.ErrnoException).code ?? "read error"}`,
+      ExitCode.config,
+    );
+  }
+  // Tools write these files with a final newline; Vault wants none.
+  const value = content.trim();
+  if (value === "") {
+    throw new EntrypointError(
+      `${file} (${variable}) is empty`,
+      ExitCode.config,
+    );
+  }
+  return value;
+}
+
+async function readOptionalFile(file: string) {
+  try {
+    return (await fs.readFile(file, "utf8")).trim();
+  } catch {
+    return undefined;
+  }
+}
+
+// The revoke runs after the reads, when the run's deadline may have passed;
+// it gets a few seconds of its own so that a slow Vault cannot hold the
+// command back for long.
+const revokeBudgetMs = 5000;
+
+/**
+ * Revokes a token this run created. Failure is logged by the caller, not
+ * fatal: the token expires at the end of its TTL.
+ */
+export async function revokeToken(http: VaultHttp): Promise<void> {
+  await http.send(
+    { method: "POST", path: "auth/token/revoke-self" },
+    {
+      signal: AbortSignal.timeout(revokeBudgetMs),
+      deadline: Date.now() + revokeBudgetMs,
+      retries: 1,
+    },
+  );
+}

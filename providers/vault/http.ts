@@ -1,0 +1,270 @@
+/**
+ * Requests to Vault through node-vault, with a timeout per attempt inside
+ * the run's deadline and retries with backoff and jitter on what may pass:
+ * network errors, 5xx, 429 and 412 (a performance standby that has not yet
+ * caught up). Failures become a `VaultRequestError` that holds the status and
+ * Vault's `errors`, never node-vault's error, whose request options carry the
+ * token.
+ */
+import http from "node:http";
+import https from "node:https";
+
+import nodeVault from "node-vault";
+
+import type { VaultSettings } from "./settings.ts";
+
+/** Why a request failed, in terms that carry no credential. */
+export type Failure =
+  | { kind: "status"; status: number; errors: string[]; body: unknown }
+  | { kind: "network"; code: string }
+  | { kind: "tls"; code: string; reason: string }
+  | { kind: "deadline" };
+
+/** A failed request to Vault. Its message is safe to show. */
+export class VaultRequestError extends Error {
+  readonly failure: Failure;
+  /** Attempts made before giving up. */
+  readonly attempts: number;
+
+  constructor(failure: Failure, attempts: number) {
+    super(describeFailure(failure));
+    this.name = "VaultRequestError";
+    this.failure = failure;
+    this.attempts = attempts;
+  }
+}
+
+/** One call to Vault's HTTP API; `path` has no leading `/v1/`. */
+export interface VaultCall {
+  method: "GET" | "POST";
+  path: string;
+  body?: Record<string, unknown>;
+}
+
+/** How long and how often a call may try. */
+export interface RetryPolicy {
+  signal: AbortSignal;
+  /** Milliseconds since the epoch after which no attempt starts. */
+  deadline: number;
+  /** Attempts after the first; Infinity to retry until the deadline. */
+  retries: number;
+}
+
+/** The TLS material, already read from the files the settings name. */
+export interface TlsMaterial {
+  ca?: Buffer[];
+  cert?: Buffer;
+  key?: Buffer;
+}
+
+// node-vault logs request bodies (a login's JWT or secret id) through the
+// `debug` package when DEBUG=node-vault is set; we give it a mute logger.
+const mute = Object.assign(() => undefined, { enabled: false });
+
+/** A Vault client for one run. `destroy` closes its kept-alive sockets. */
+export class VaultHttp {
+  token: string | undefined;
+  readonly #client: nodeVault.client;
+  readonly #httpAgent = new http.Agent({ keepAlive: true });
+  readonly #httpsAgent: https.Agent;
+  readonly #timeoutMs: number;
+
+  constructor(settings: VaultSettings, tls: TlsMaterial) {
+    this.#httpsAgent = new https.Agent({
+      keepAlive: true,
+      rejectUnauthorized: !settings.tls.skipVerify,
+      ...(tls.ca === undefined ? {} : { ca: tls.ca }),
+      ...(tls.cert === undefined ? {} : { cert: tls.cert, key: tls.key }),
+      ...(settings.tls.serverName === undefined
+        ? {}
+        : { servername: settings.tls.serverName }),
+    });
+    this.#timeoutMs = settings.requestTimeoutMs;
+    this.#client = nodeVault({
+      endpoint: settings.address.href.replace(/\/+$/, ""),
+      debug: mute,
+    });
+    // node-vault falls back to VAULT_TOKEN, VAULT_NAMESPACE and VAULT_PREFIX
+    // from process.env, and to VAULT_SKIP_VERIFY for its own agent (which
+    // our agents replace on every request); only our settings decide.
+    const loose = this.#client as unknown as Record<string, unknown>;
+    loose["token"] = undefined;
+    loose["pathPrefix"] = "";
+    loose["namespace"] = settings.namespace;
+  }
+
+  /** Sends `call`, retrying as `policy` allows; returns Vault's JSON body. */
+  async send(call: VaultCall, policy: RetryPolicy): Promise<unknown> {
+    let attempt = 0;
+    for (;;) {
+      const failure = await this.#attempt(call, policy);
+      if (failure.kind === "ok") return failure.body;
+
+      attempt += 1;
+      const wait = backoff(attempt);
+      if (
+        !isRetryable(failure) ||
+        attempt > policy.retries ||
+        Date.now() + wait >= policy.deadline
+      ) {
+        throw new VaultRequestError(failure, attempt);
+      }
+      await sleep(wait, policy.signal);
+    }
+  }
+
+  /** Closes kept-alive connections so that the process may end. */
+  destroy(): void {
+    this.#httpAgent.destroy();
+    this.#httpsAgent.destroy();
+  }
+
+  async #attempt(
+    call: VaultCall,
+    policy: RetryPolicy,
+  ): Promise<Failure | { kind: "ok"; body: unknown }> {
+    const timeout = Math.min(this.#timeoutMs, policy.deadline - Date.now());
+    if (timeout <= 0 || policy.signal.aborted) return { kind: "deadline" };
+
+    this.#client.token = this.token ?? "";
+    const request = this.#client.request({
+      path: `/${call.path}`,
+      method: call.method,
+      ...(call.body === undefined ? {} : { json: call.body }),
+      timeout,
+      httpAgent: this.#httpAgent,
+      httpsAgent: this.#httpsAgent,
+    });
+    try {
+      const body: unknown = await abortable(request, policy.signal);
+      return { kind: "ok", body };
+    } catch (error) {
+      return classify(error);
+    }
+  }
+}
+
+// Exponential from 200 ms, capped at 5 s, with "equal jitter": half the
+// delay is fixed, half random, so that parallel reads spread out.
+function backoff(attempt: number): number {
+  const delay = Math.min(5000, 200 * 2 ** (attempt - 1));
+  return delay / 2 + Math.random() * (delay / 2);
+}
+
+function isRetryable(failure: Failure): boolean {
+  switch (failure.kind) {
+    case "network":
+      return true;
+    case "status":
+      return (
+        failure.status >= 500 ||
+        failure.status === 429 ||
+        failure.status === 412
+      );
+    default:
+      return false;
+  }
+}
+
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(done, ms);
+    function done() {
+      clearTimeout(timer);
+      signal.removeEventListener("abort", done);
+      resolve();
+    }
+    signal.addEventListener("abort", done, { once: true });
+  });
+}
+
+// node-vault takes no AbortSignal: the run stops waiting at its deadline and
+// leaves the request to its own timeout.
+function abortable<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) return Promise.reject(new DeadlineError());
+
+  return new Promise((resolve, reject) => {
+    const onAbort = () => reject(new DeadlineError());
+    signal.addEventListener("abort", onAbort, { once: true });
+    promise.then(
+      (value) => {
+        signal.removeEventListener("abort", onAbort);
+        resolve(value);
+      },
+      (error: unknown) => {
+        signal.removeEventListener("abort", onAbort);
+        reject(error instanceof Error ? error : new Error(String(error)));
+      },
+    );
+  });
+}
+
+class DeadlineError extends Error {}
+
+// TLS failures have OpenSSL's or Node's codes; they need a configuration
+// change, so they are not retried.
+const tlsCode =
+  /CERT|SSL|TLS|UNABLE_TO_|SIGNATURE|ALTNAME|HOSTNAME|ISSUER|SELF_SIGNED/;
+
+/** Turns what node-vault or axios threw into a failure without secrets. */
+function classify(error: unknown): Failure {
+  if (error instanceof DeadlineError) return { kind: "deadline" };
+
+  const record = (error ?? {}) as Record<string, unknown>;
+  const response = record["response"] as
+    { statusCode?: unknown; body?: unknown } | undefined;
+  if (response !== undefined && typeof response.statusCode === "number") {
+    return {
+      kind: "status",
+      status: response.statusCode,
+      errors: vaultErrors(response.body),
+      body: response.body,
+    };
+  }
+
+  const code = typeof record["code"] === "string" ? record["code"] : "";
+  const message =
+    typeof record["message"] === "string" ? record["message"] : "";
+  if (tlsCode.test(code)) return { kind: "tls", code, reason: message };
+  if (code === "ECONNABORTED" || /timeout/i.test(message)) {
+    return { kind: "network", code: "ETIMEDOUT" };
+  }
+  return { kind: "network", code: code || "EUNKNOWN" };
+}
+
+// Vault's error body is {"errors": ["..."]}; a proxy in front may send HTML.
+function vaultErrors(body: unknown): string[] {
+  const errors = (body as { errors?: unknown } | null)?.errors;
+  if (!Array.isArray(errors)) return [];
+
+  return errors
+    .filter((entry): entry is string => typeof entry === "string")
+    .map((entry) => entry.replace(/\s+/g, " ").trim());
+}
+
+const networkWords: Record<string, string> = {
+  ECONNREFUSED: "connection refused",
+  ECONNRESET: "connection reset",
+  ETIMEDOUT: "no answer within the request timeout",
+  ENOTFOUND: "host not found",
+  EAI_AGAIN: "host name lookup failed",
+  EHOSTUNREACH: "host unreachable",
+};
+
+/** A short description of a failure, safe for messages. */
+export function describeFailure(failure: Failure): string {
+  switch (failure.kind) {
+    case "status": {
+      const said = failure.errors.filter((entry) => entry !== "").join("; ");
+      return said === ""
+        ? `status ${failure.status}`
+        : `${said} (${failure.status})`;
+    }
+    case "network":
+      return networkWords[failure.code] ?? `network error ${failure.code}`;
+    case "tls":
+      return `TLS error ${failure.code}`;
+    case "deadline":
+      return "the run's deadline passed";
+  }
+}
