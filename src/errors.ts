@@ -23,6 +23,8 @@ export type ExitCodeValue = (typeof ExitCode)[keyof typeof ExitCode];
  */
 export class EntrypointError extends Error {
   readonly exitCode: ExitCodeValue;
+  /** Set once the error has been logged with its details. */
+  logged = false;
 
   constructor(
     message: string,

@@ -141,8 +141,10 @@ function splitReference(body: string) {
   const rawSelector = hash === -1 ? undefined : body.slice(hash + 1);
   const question = beforeSelector.indexOf("?");
   return {
-    locator: question === -1 ? beforeSelector : beforeSelector.slice(0, question),
-    rawOptions: question === -1 ? undefined : beforeSelector.slice(question + 1),
+    locator:
+      question === -1 ? beforeSelector : beforeSelector.slice(0, question),
+    rawOptions:
+      question === -1 ? undefined : beforeSelector.slice(question + 1),
     rawSelector,
   };
 }
@@ -211,9 +213,13 @@ function vaultReference(
   fail: Fail,
 ): VaultReference {
   if (locator.startsWith("/") || locator.endsWith("/")) {
-    throw fail("a vault path has no leading or trailing slash (vault:secret/app)");
+    throw fail(
+      "a vault path has no leading or trailing slash (vault:secret/app)",
+    );
   }
-  if (locator.split("/").some((segment) => segment === "" || segment === "..")) {
+  if (
+    locator.split("/").some((segment) => segment === "" || segment === "..")
+  ) {
     throw fail("the vault path has an empty or '..' segment");
   }
 
@@ -355,11 +361,19 @@ function selectorField(
   if (raw === "") throw fail("the selector after # is empty");
   if (raw.includes("#")) throw fail("the selector holds a second #");
   if (/\?[a-z-]+=/.test(raw) && !raw.startsWith("/")) {
-    throw fail("options go before the selector: scheme:locator?option=value#key");
+    throw fail(
+      "options go before the selector: scheme:locator?option=value#key",
+    );
   }
   if (!raw.startsWith("/")) return { selector: { kind: "key", key: raw } };
 
-  return { selector: { kind: "pointer", pointer: raw, tokens: pointerTokens(raw, fail) } };
+  return {
+    selector: {
+      kind: "pointer",
+      pointer: raw,
+      tokens: pointerTokens(raw, fail),
+    },
+  };
 }
 
 // RFC 6901 section 3: "~1" stands for "/", "~0" for "~", and no other "~".
@@ -421,10 +435,14 @@ function parseInline(value: string, context: GrammarContext) {
     const close = value.indexOf("}", open);
     const inner = close === -1 ? "" : value.slice(open + 2, close);
     if (close === -1) {
-      throw invalidError(`malformed reference ${value.slice(open)}: no closing }`);
+      throw invalidError(
+        `malformed reference ${value.slice(open)}: no closing }`,
+      );
     }
     if (inner.includes("${")) {
-      throw invalidError(`malformed reference \${${inner}}: references cannot be nested`);
+      throw invalidError(
+        `malformed reference \${${inner}}: references cannot be nested`,
+      );
     }
     const reference = parseInlineReference(inner, context);
     if (reference === undefined) {

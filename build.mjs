@@ -1,0 +1,94 @@
+// Builds dist/secret-entrypoint.cjs (one file, runs on Node >= 22.15) and
+// dist/secret-entrypoint, a Node single executable application for
+// linux-x64 with its code cache on and NODE_OPTIONS ignored.
+//
+//   node build.mjs            both
+//   node build.mjs --bundle   the bundle only
+import { execFileSync } from "node:child_process";
+import fs from "node:fs";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+
+import * as esbuild from "esbuild";
+
+const root = path.dirname(fileURLToPath(import.meta.url));
+const dist = path.join(root, "dist");
+const bundle = path.join(dist, "secret-entrypoint.cjs");
+const executable = path.join(dist, "secret-entrypoint");
+const { version } = JSON.parse(
+  fs.readFileSync(path.join(root, "package.json"), "utf8"),
+);
+
+// The fuse Node's single executable support looks for in its binary.
+const seaFuse = "NODE_SEA_FUSE_fce680ab2cc467b6e072b8b5df1996b2";
+
+async function buildBundle() {
+  await esbuild.build({
+    entryPoints: [path.join(root, "src/bin.ts")],
+    outfile: bundle,
+    bundle: true,
+    platform: "node",
+    target: "node22",
+    format: "cjs",
+    minify: true,
+    // Names stay, so that error kinds (error.name) read well.
+    keepNames: true,
+    legalComments: "none",
+    banner: { js: "#!/usr/bin/env node" },
+    define: { __VERSION__: JSON.stringify(version) },
+    logLevel: "warning",
+  });
+  fs.chmodSync(bundle, 0o755);
+}
+
+function buildExecutable() {
+  const blob = path.join(dist, "sea-prep.blob");
+  const config = path.join(dist, "sea-config.json");
+  fs.writeFileSync(
+    config,
+    JSON.stringify({
+      main: bundle,
+      output: blob,
+      disableExperimentalSEAWarning: true,
+      useCodeCache: true,
+      execArgvExtension: "none",
+    }),
+  );
+  // The blob must be made by the same Node that it is injected into.
+  quietly(process.execPath, ["--experimental-sea-config", config]);
+  fs.rmSync(executable, { force: true });
+  fs.copyFileSync(process.execPath, executable);
+  fs.chmodSync(executable, 0o755);
+  quietly(process.execPath, [
+    path.join(root, "node_modules/postject/dist/cli.js"),
+    executable,
+    "NODE_SEA_BLOB",
+    blob,
+    "--sentinel-fuse",
+    seaFuse,
+  ]);
+  fs.rmSync(blob);
+  fs.rmSync(config);
+}
+
+// postject warns about ELF notes it does not know; its output matters only
+// when it fails.
+function quietly(file, args) {
+  try {
+    execFileSync(file, args, { stdio: "pipe" });
+  } catch (error) {
+    process.stderr.write(`${error.stdout ?? ""}${error.stderr ?? ""}`);
+    throw error;
+  }
+}
+
+const [major, minor] = process.versions.node.split(".").map(Number);
+if (major < 22 || (major === 22 && minor < 15)) {
+  console.error(
+    `build.mjs needs Node >= 22.15 (this is ${process.version}); run it through npm (npm run build), which uses the Node of the dev dependencies`,
+  );
+  process.exit(1);
+}
+fs.mkdirSync(dist, { recursive: true });
+await buildBundle();
+if (!process.argv.includes("--bundle")) buildExecutable();

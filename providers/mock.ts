@@ -1,0 +1,119 @@
+/**
+ * The mock: every reference answered from one JSON or YAML file, for local
+ * development without Vault or AWS. Keys are references without options and
+ * selector (`vault:secret/app`); a map value is a structured secret, a
+ * string is text.
+ */
+import fs from "node:fs";
+
+import { parse as parseYaml } from "yaml";
+
+import { EntrypointError, ExitCode } from "../src/errors.ts";
+import { logEvent } from "../src/logging.ts";
+import { mockKey } from "../src/references.ts";
+import { parseJsonKeepingNumbers } from "../src/values.ts";
+import type { Provider, ProviderSetup, ReadResult, Secret } from "./types.ts";
+
+/** Loads the mock file; exit 78 when it cannot be read or parsed. */
+export function createMock(file: string, setup: ProviderSetup): Provider {
+  const entries = loadMockFile(file);
+  logEvent(
+    setup.logger,
+    "warn",
+    "mock.active",
+    { mock: file },
+    `answering every reference from the mock file ${file}, not from Vault, AWS or files`,
+  );
+  return {
+    name: "mock",
+    async read(requests) {
+      return new Map(
+        requests.map((request) => [
+          request.identity,
+          answer(entries, mockKey(request.reference), file),
+        ]),
+      );
+    },
+  };
+}
+
+function answer(
+  entries: Record<string, unknown>,
+  key: string,
+  file: string,
+): ReadResult {
+  if (!Object.hasOwn(entries, key)) {
+    return {
+      ok: false,
+      error: new EntrypointError(
+        `the mock file ${file} has no entry "${key}"; add it`,
+        ExitCode.notFound,
+      ),
+    };
+  }
+  return { ok: true, secret: toSecret(entries[key]) };
+}
+
+function toSecret(entry: unknown): Secret {
+  if (
+    entry !== null &&
+    typeof entry === "object" &&
+    !Array.isArray(entry) &&
+    !isRawJson(entry)
+  ) {
+    return { kind: "data", data: entry as Record<string, unknown> };
+  }
+  if (typeof entry === "string") return { kind: "text", text: entry };
+  if (isRawJson(entry)) return { kind: "text", text: entry.rawJSON };
+
+  return { kind: "text", text: JSON.stringify(entry) };
+}
+
+function isRawJson(value: unknown): value is { rawJSON: string } {
+  return (JSON as unknown as { isRawJSON(v: unknown): boolean }).isRawJSON(
+    value,
+  );
+}
+
+function loadMockFile(file: string): Record<string, unknown> {
+  let text: string;
+  try {
+    text = fs.readFileSync(file, "utf8");
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code ?? "unknown error";
+    throw new EntrypointError(
+      `cannot read the mock file ${file} (${code}); check --mock`,
+      ExitCode.config,
+    );
+  }
+  const entries = parseMock(text, file);
+  if (
+    entries === null ||
+    typeof entries !== "object" ||
+    Array.isArray(entries)
+  ) {
+    throw new EntrypointError(
+      `the mock file ${file} must hold a map of references to secrets`,
+      ExitCode.config,
+    );
+  }
+  return entries as Record<string, unknown>;
+}
+
+// JSON keeps the text of its numbers; YAML gives plain numbers. The parsers'
+// own messages quote the file, which may hold real values: only the line is told.
+function parseMock(text: string, file: string): unknown {
+  try {
+    return file.endsWith(".json")
+      ? parseJsonKeepingNumbers(text)
+      : parseYaml(text);
+  } catch (error) {
+    const line = (error as { linePos?: Array<{ line: number }> }).linePos?.[0]
+      ?.line;
+    const where = line === undefined ? "" : ` near line ${line}`;
+    throw new EntrypointError(
+      `the mock file ${file} is not valid ${file.endsWith(".json") ? "JSON" : "YAML"}${where}`,
+      ExitCode.config,
+    );
+  }
+}

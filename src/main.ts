@@ -1,0 +1,269 @@
+/**
+ * The procedure, top to bottom: options, references, resolution, the
+ * environment, the privilege drop, exec. Each step returns or throws an
+ * EntrypointError, which `bin.ts` turns into a log line and an exit code.
+ */
+import { checkRows, formatReport } from "./check.ts";
+import { usageError } from "./errors.ts";
+import {
+  assembleValues,
+  checkSize,
+  commandEnvironment,
+  writeValueFiles,
+} from "./environment.ts";
+import { execCommand, findCommand } from "./launch.ts";
+import { createLogger, logEvent, type Logger } from "./logging.ts";
+import { helpText, parseOptions, type Options } from "./options.ts";
+import { checkCanSwitch, dropPrivileges, userVariables } from "./privileges.ts";
+import { firstFailure, resolveBindings, type Resolution } from "./resolve.ts";
+import { scanEnvironment, type Plan } from "./scan.ts";
+import { resolveUser, type TargetUser } from "./users.ts";
+import { loadEnvironment, warnUnknownSettings } from "./settings.ts";
+import { renderMode } from "./render-mode.ts";
+
+declare const __VERSION__: string;
+export const version = typeof __VERSION__ === "string" ? __VERSION__ : "dev";
+
+/** A run of the entrypoint: returns the exit code, or never returns (exec). */
+export async function main(
+  argv: readonly string[],
+  env: NodeJS.ProcessEnv,
+): Promise<number> {
+  const options = parseOptions(argv, env);
+  if (options.help) return print(helpText(version));
+  if (options.version) return print(`secret-entrypoint ${version}\n`);
+
+  const logger = await createLogger({
+    level: options.logLevel,
+    format: options.logFormat,
+  });
+  warnUnknownSettings(env, logger);
+  const environment = loadEnvironment(env, options, logger);
+  const plan = scan(environment, options, logger);
+  const target = targetUser(options, logger);
+
+  if (options.check) return check(plan, environment, options, logger);
+  const launchWith = (resolution: Resolution, rendered = false) =>
+    launch({
+      plan,
+      resolution,
+      environment,
+      options,
+      logger,
+      rendered,
+      ...(target ? { target } : {}),
+    });
+  if (options.render !== undefined) {
+    return renderMode({
+      plan,
+      options,
+      logger,
+      ...(target ? { target } : {}),
+      resolve: () => resolve(plan, environment, options, logger),
+      launch: (resolution) => launchWith(resolution, true),
+    });
+  }
+  requireCommand(options);
+
+  return launchWith(await resolve(plan, environment, options, logger));
+}
+
+function print(text: string): number {
+  process.stdout.write(text);
+  return 0;
+}
+
+function requireCommand(options: Options) {
+  if (options.command.length > 0) return;
+
+  throw usageError(
+    "no command given; usage: secret-entrypoint [options] [--] command [args...] (see --help)",
+  );
+}
+
+/** Finds every reference; malformed ones fail here, before any network call. */
+export function scan(
+  environment: NodeJS.ProcessEnv,
+  options: Options,
+  logger: Logger,
+): Plan {
+  const plan = scanEnvironment(environment, options);
+  for (const { variable, why } of plan.passedOn) {
+    logEvent(
+      logger,
+      "warn",
+      "reference.skipped",
+      { variable },
+      `${variable}: ${why}`,
+    );
+  }
+  return plan;
+}
+
+function targetUser(options: Options, logger: Logger): TargetUser | undefined {
+  if (options.user === undefined) {
+    if (process.geteuid!() === 0 && !options.check) {
+      logEvent(
+        logger,
+        "warn",
+        "privileges.root",
+        {},
+        "running the command as root: no --user (SECRET_ENTRYPOINT_USER) given",
+      );
+    }
+    return undefined;
+  }
+  const target = resolveUser(options.user);
+  if (!options.check) checkCanSwitch(target);
+  return target;
+}
+
+/** Resolves every reference and fails on the first that failed. */
+export async function resolve(
+  plan: Plan,
+  environment: NodeJS.ProcessEnv,
+  options: Options,
+  logger: Logger,
+): Promise<Resolution> {
+  const resolution = await resolveBindings(plan.bindings, {
+    env: environment,
+    logger,
+    timeoutMs: options.timeoutMs,
+    fileRoots: options.fileRoots,
+    fileTrim: options.fileTrim,
+    ...(options.mock === undefined ? {} : { mock: options.mock }),
+  });
+  for (const result of resolution.results) {
+    const { outcome } = result;
+    if (outcome.status === "failed") {
+      logEvent(
+        logger,
+        "error",
+        "error",
+        {
+          variable: result.variable,
+          reference: result.reference.text,
+          exitCode: outcome.error.exitCode,
+        },
+        outcome.error.message,
+      );
+    } else if (outcome.status === "absent") {
+      logEvent(
+        logger,
+        "warn",
+        "resolve.optional",
+        { variable: result.variable, reference: result.reference.text },
+        `${outcome.error.message}; ${result.variable} is left unset (optional=true)`,
+      );
+    }
+  }
+  const failure = firstFailure(resolution);
+  if (failure !== undefined) {
+    failure.logged = true;
+    throw failure;
+  }
+
+  return resolution;
+}
+
+async function check(
+  plan: Plan,
+  environment: NodeJS.ProcessEnv,
+  options: Options,
+  logger: Logger,
+): Promise<number> {
+  const resolution = await resolveBindings(plan.bindings, {
+    env: environment,
+    logger,
+    timeoutMs: options.timeoutMs,
+    fileRoots: options.fileRoots,
+    fileTrim: options.fileTrim,
+    ...(options.mock === undefined ? {} : { mock: options.mock }),
+  });
+  const rows = checkRows(resolution);
+  process.stdout.write(formatReport(rows, options.format));
+  const failure = firstFailure(resolution);
+  logEvent(
+    logger,
+    "debug",
+    "check.finish",
+    {
+      references: rows.length,
+      failed: rows.filter((row) => row.status === "failed").length,
+      durationMs: resolution.durationMs,
+    },
+    "check finished",
+  );
+  return failure?.exitCode ?? 0;
+}
+
+interface LaunchInput {
+  plan: Plan;
+  /** Render mode: the values are in files, not in the environment. */
+  rendered: boolean;
+  resolution: Resolution;
+  environment: NodeJS.ProcessEnv;
+  options: Options;
+  logger: Logger;
+  target?: TargetUser;
+}
+
+/** Exec mode's last steps: environment, files, privilege drop, exec. */
+function launch({
+  plan,
+  resolution,
+  environment,
+  options,
+  logger,
+  target,
+  rendered,
+}: LaunchInput): never {
+  const owner = target ?? { uid: process.geteuid!(), gid: process.getegid!() };
+  const assembled = rendered
+    ? {
+        values: new Map(
+          plan.bindings.map((binding) => [binding.variable, undefined]),
+        ),
+        files: [],
+      }
+    : assembleValues(plan.bindings, resolution, options.filesDir);
+  const env = commandEnvironment(environment, assembled.values, {
+    keepEnv: options.keepEnv,
+    consumed: plan.consumed,
+    ...(target ? { userVariables: userVariables(target) } : {}),
+  });
+  checkSize(env, options.command);
+  writeValueFiles(assembled.files, options.filesDir, owner);
+  if (target) dropPrivileges(target);
+
+  const file = findCommand(options.command[0]!, env.PATH);
+  logEvent(
+    logger,
+    "info",
+    "exec",
+    summary(resolution, owner, target, file),
+    `resolved ${resolution.results.length} references in ${resolution.durationMs} ms; exec ${file} as uid ${owner.uid}`,
+  );
+  execCommand(file, options.command, env);
+}
+
+function summary(
+  resolution: Resolution,
+  owner: { uid: number; gid: number },
+  target: TargetUser | undefined,
+  file: string,
+) {
+  const variables: Record<string, string> = {};
+  for (const result of resolution.results) {
+    if (result.outcome.status === "ok")
+      variables[result.variable] = result.provider;
+  }
+  return {
+    variables,
+    durationMs: resolution.durationMs,
+    uid: owner.uid,
+    gid: owner.gid,
+    ...(target?.name ? { user: target.name } : {}),
+    command: file,
+  };
+}

@@ -1,0 +1,440 @@
+/**
+ * The command line. Every option has an environment form,
+ * `--files-dir DIR` is also `SECRET_ENTRYPOINT_FILES_DIR=DIR`, and a flag
+ * wins over the environment. Options end at `--` or at the first word that
+ * is not an option; the rest is the command.
+ */
+import { usageError } from "./errors.ts";
+
+type Kind = "flag" | "boolean" | "string" | "duration" | "list" | "mode";
+
+interface OptionSpec {
+  name: string;
+  kind: Kind;
+  /** The value's placeholder in the help text. */
+  placeholder?: string;
+  /** For string options with a closed set of values. */
+  choices?: readonly string[];
+  help: string;
+  /** Flags that exist only on the command line. */
+  cliOnly?: boolean;
+}
+
+/** Every option, in the order `--help` lists them. */
+export const optionSpecs = [
+  {
+    name: "user",
+    kind: "string",
+    placeholder: "SPEC",
+    help: "run the command as SPEC: name, uid, name:group or uid:gid",
+  },
+  {
+    name: "check",
+    kind: "boolean",
+    help: "resolve every reference, print a redacted report, start nothing",
+  },
+  {
+    name: "format",
+    kind: "string",
+    placeholder: "FORMAT",
+    choices: ["table", "json"],
+    help: "report format of --check (default table)",
+  },
+  {
+    name: "mock",
+    kind: "string",
+    placeholder: "FILE",
+    help: "answer every reference from FILE (JSON or YAML) instead of Vault, AWS or files",
+  },
+  {
+    name: "render",
+    kind: "string",
+    placeholder: "DIR",
+    help: "write the resolved values into DIR instead of the environment",
+  },
+  {
+    name: "render-format",
+    kind: "string",
+    placeholder: "FORMAT",
+    choices: ["files", "env", "json"],
+    help: "what --render writes: a file per variable, a dotenv file or a JSON file (default files)",
+  },
+  {
+    name: "render-mode",
+    kind: "mode",
+    placeholder: "MODE",
+    help: "octal mode of rendered files (default 0400)",
+  },
+  {
+    name: "refresh",
+    kind: "duration",
+    placeholder: "DURATION",
+    help: "with --render, resolve again every DURATION and rewrite what changed",
+  },
+  {
+    name: "env-file",
+    kind: "string",
+    placeholder: "FILE",
+    help: "load variables from a dotenv FILE before resolving references",
+  },
+  {
+    name: "timeout",
+    kind: "duration",
+    placeholder: "DURATION",
+    help: "deadline for resolving every reference (default 30s)",
+  },
+  {
+    name: "files-dir",
+    kind: "string",
+    placeholder: "DIR",
+    help: "where as=file values are written (default /dev/shm/secret-entrypoint)",
+  },
+  {
+    name: "file-roots",
+    kind: "list",
+    placeholder: "DIR,...",
+    help: "folders that file: references may read, besides /run/secrets",
+  },
+  {
+    name: "file-trim",
+    kind: "boolean",
+    placeholder: "BOOL",
+    help: "remove trailing newlines from file contents (default true)",
+  },
+  {
+    name: "file-vars",
+    kind: "list",
+    placeholder: "NAME,...",
+    help: "set NAME from the file named by NAME_FILE, for these names or * for all",
+  },
+  {
+    name: "skip",
+    kind: "list",
+    placeholder: "NAME,...",
+    help: "variables that are never scanned for references",
+  },
+  {
+    name: "keep-env",
+    kind: "list",
+    placeholder: "NAME,...",
+    help: "entrypoint and Vault variables to pass on to the command",
+  },
+  {
+    name: "log-level",
+    kind: "string",
+    placeholder: "LEVEL",
+    choices: ["trace", "debug", "info", "warn", "error", "fatal", "silent"],
+    help: "least level logged on stderr (default info)",
+  },
+  {
+    name: "log-format",
+    kind: "string",
+    placeholder: "FORMAT",
+    choices: ["json", "pretty"],
+    help: "log lines as JSON or for people (default json)",
+  },
+  {
+    name: "help",
+    kind: "flag",
+    cliOnly: true,
+    help: "print this help and exit",
+  },
+  {
+    name: "version",
+    kind: "flag",
+    cliOnly: true,
+    help: "print the version and exit",
+  },
+] as const satisfies readonly OptionSpec[];
+
+type Spec = (typeof optionSpecs)[number];
+type Name = Spec["name"];
+
+/** The parsed options: strings, booleans, milliseconds, lists or modes. */
+export interface Options {
+  user?: string;
+  check: boolean;
+  format: "table" | "json";
+  mock?: string;
+  render?: string;
+  renderFormat: "files" | "env" | "json";
+  renderMode: number;
+  refreshMs?: number;
+  envFile?: string;
+  timeoutMs: number;
+  filesDir: string;
+  fileRoots: string[];
+  fileTrim: boolean;
+  /** Names whose NAME_FILE is read; `["*"]` for every name. */
+  fileVars: string[];
+  skip: string[];
+  keepEnv: string[];
+  logLevel: string;
+  logFormat: "json" | "pretty";
+  help: boolean;
+  version: boolean;
+  /** The command and its arguments; empty when none was given. */
+  command: string[];
+}
+
+export const envPrefix = "SECRET_ENTRYPOINT_";
+
+/** The environment variable of an option: `files-dir` -> `..._FILES_DIR`. */
+export function envName(name: string): string {
+  return envPrefix + name.toUpperCase().replaceAll("-", "_");
+}
+
+/**
+ * Parses the arguments after the program name and the environment into
+ * options. Throws an exit-64 error that names the option and its valid forms.
+ */
+export function parseOptions(
+  argv: readonly string[],
+  env: NodeJS.ProcessEnv,
+): Options {
+  const { given, command } = splitArguments(argv);
+  const raw = new Map<Name, string>();
+  for (const spec of optionSpecs) {
+    const value = given.get(spec.name) ?? fromEnv(spec, env);
+    if (value !== undefined) raw.set(spec.name, value);
+  }
+  return toOptions(raw, command);
+}
+
+function fromEnv(spec: Spec, env: NodeJS.ProcessEnv): string | undefined {
+  if ("cliOnly" in spec) return undefined;
+
+  return env[envName(spec.name)];
+}
+
+function splitArguments(argv: readonly string[]) {
+  const given = new Map<Name, string>();
+  let index = 0;
+  while (index < argv.length) {
+    const word = argv[index]!;
+    if (word === "--") return { given, command: argv.slice(index + 1) };
+    if (!word.startsWith("-") || word === "-") break;
+
+    index += readOption(word, argv[index + 1], given);
+  }
+  return { given, command: argv.slice(index) };
+}
+
+// Returns how many words the option used.
+function readOption(
+  word: string,
+  next: string | undefined,
+  given: Map<Name, string>,
+): number {
+  const short: Record<string, Name> = { "-h": "help", "-v": "version" };
+  const equals = word.indexOf("=");
+  const flag = equals === -1 ? word : word.slice(0, equals);
+  const name = short[flag] ?? flag.slice(2);
+  const spec = optionSpecs.find((candidate) => candidate.name === name);
+  if (spec === undefined || (!flag.startsWith("--") && !short[flag])) {
+    throw usageError(
+      `unknown option ${flag}; valid options: ${optionSpecs.map((s) => `--${s.name}`).join(", ")} (see --help)`,
+    );
+  }
+
+  const takesValue = spec.kind !== "flag" && spec.kind !== "boolean";
+  if (equals !== -1) {
+    if (spec.kind === "flag")
+      throw usageError(`option --${name} takes no value`);
+    given.set(spec.name, word.slice(equals + 1));
+    return 1;
+  }
+  if (!takesValue) {
+    given.set(spec.name, "true");
+    return 1;
+  }
+  if (next === undefined) {
+    throw usageError(
+      `option --${name} needs a value: --${name} ${spec.placeholder}`,
+    );
+  }
+  given.set(spec.name, next);
+  return 2;
+}
+
+function toOptions(raw: Map<Name, string>, command: string[]): Options {
+  const text = (name: Name) => nonEmpty(name, raw.get(name));
+  const choice = <T extends string>(name: Name, fallback: T) =>
+    oneOf(name, raw.get(name), fallback) as T;
+
+  return {
+    ...optionalField("user", text("user")),
+    check: parseBoolean("check", raw.get("check"), false),
+    format: choice("format", "table"),
+    ...optionalField("mock", text("mock")),
+    ...optionalField("render", text("render")),
+    renderFormat: choice("render-format", "files"),
+    renderMode: parseMode("render-mode", raw.get("render-mode"), 0o400),
+    ...optionalField(
+      "refreshMs",
+      parseDurationOption("refresh", raw.get("refresh")),
+    ),
+    ...optionalField("envFile", text("env-file")),
+    timeoutMs: parseDurationOption("timeout", raw.get("timeout")) ?? 30_000,
+    filesDir: text("files-dir") ?? "/dev/shm/secret-entrypoint",
+    fileRoots: ["/run/secrets", ...parseRoots(raw.get("file-roots"))],
+    fileTrim: parseBoolean("file-trim", raw.get("file-trim"), true),
+    fileVars: parseList(raw.get("file-vars")),
+    skip: parseList(raw.get("skip")),
+    keepEnv: parseList(raw.get("keep-env")),
+    logLevel: choice("log-level", "info"),
+    logFormat: choice("log-format", "json"),
+    help: raw.get("help") === "true",
+    version: raw.get("version") === "true",
+    command,
+  };
+}
+
+function optionalField<K extends string, V>(key: K, value: V | undefined) {
+  return (value === undefined ? {} : { [key]: value }) as Partial<Record<K, V>>;
+}
+
+function describe(name: Name): string {
+  return `--${name} (${envName(name)})`;
+}
+
+function nonEmpty(name: Name, value: string | undefined) {
+  if (value === "") throw usageError(`${describe(name)} is empty`);
+  return value;
+}
+
+function oneOf(name: Name, value: string | undefined, fallback: string) {
+  if (value === undefined) return fallback;
+
+  const spec = optionSpecs.find((candidate) => candidate.name === name)!;
+  const choices: readonly string[] = "choices" in spec ? spec.choices : [];
+  if (!choices.includes(value)) {
+    throw usageError(
+      `${describe(name)} has the value "${value}"; valid values: ${choices.join(", ")}`,
+    );
+  }
+  return value;
+}
+
+const booleans: Record<string, boolean> = {
+  true: true,
+  false: false,
+  "1": true,
+  "0": false,
+};
+
+function parseBoolean(
+  name: Name,
+  value: string | undefined,
+  fallback: boolean,
+) {
+  if (value === undefined) return fallback;
+
+  const parsed = booleans[value];
+  if (parsed === undefined) {
+    throw usageError(
+      `${describe(name)} has the value "${value}"; valid values: true, false, 1, 0`,
+    );
+  }
+  return parsed;
+}
+
+function parseMode(name: Name, value: string | undefined, fallback: number) {
+  if (value === undefined) return fallback;
+  if (!/^0?[0-7]{3}$/.test(value)) {
+    throw usageError(
+      `${describe(name)} has the value "${value}"; give an octal file mode such as 0400 or 0440`,
+    );
+  }
+  return Number.parseInt(value, 8);
+}
+
+function parseDurationOption(name: Name, value: string | undefined) {
+  if (value === undefined) return undefined;
+
+  const ms = parseDuration(value);
+  if (ms === undefined || ms === 0) {
+    throw usageError(
+      `${describe(name)} has the value "${value}"; give a duration such as 500ms, 30s, 5m, 1h or 1m30s`,
+    );
+  }
+  return ms;
+}
+
+const unitMs: Record<string, number> = {
+  ms: 1,
+  s: 1000,
+  m: 60_000,
+  h: 3_600_000,
+};
+
+/**
+ * Parses a duration in Go's notation without fractions: one or more
+ * number-unit pairs with units ms, s, m, h. Returns milliseconds, or
+ * undefined when the text is not a duration.
+ */
+export function parseDuration(text: string): number | undefined {
+  if (!/^(\d+(ms|s|m|h))+$/.test(text)) return undefined;
+
+  let total = 0;
+  for (const [, amount, unit] of text.matchAll(/(\d+)(ms|s|m|h)/g)) {
+    total += Number(amount) * unitMs[unit!]!;
+  }
+  return Number.isSafeInteger(total) ? total : undefined;
+}
+
+function parseList(value: string | undefined): string[] {
+  if (value === undefined) return [];
+
+  return value
+    .split(",")
+    .map((item) => item.trim())
+    .filter((item) => item !== "");
+}
+
+function parseRoots(value: string | undefined): string[] {
+  const roots = parseList(value);
+  for (const root of roots) {
+    if (
+      !root.startsWith("/") ||
+      root.includes("/../") ||
+      root.endsWith("/..")
+    ) {
+      throw usageError(
+        `${describe("file-roots")} holds "${root}"; give absolute folders separated by commas`,
+      );
+    }
+  }
+  return roots.map((root) =>
+    root.length > 1 ? root.replace(/\/+$/, "") : root,
+  );
+}
+
+/** The text of `--help`, made from the option table. */
+export function helpText(version: string): string {
+  const lines = optionSpecs.map((spec) => {
+    const value = "placeholder" in spec ? ` ${spec.placeholder}` : "";
+    const env =
+      "cliOnly" in spec ? "" : `\n${" ".repeat(28)}env ${envName(spec.name)}`;
+    return `  --${`${spec.name}${value}`.padEnd(24)}  ${spec.help}${env}`;
+  });
+  return [
+    `secret-entrypoint ${version}`,
+    "",
+    "Usage: secret-entrypoint [options] [--] command [args...]",
+    "       secret-entrypoint --check [options]",
+    "       secret-entrypoint --render DIR [options] [--] [command [args...]]",
+    "",
+    "Resolves vault:, awssm: and file: references in the environment, drops",
+    "privileges to --user and replaces itself with the command.",
+    "",
+    "Options:",
+    ...lines,
+    "",
+    "Exit codes: 64 usage, 65 malformed reference or value, 66 secret not",
+    "found, 67 unknown user or group, 69 provider unavailable, 77 permission",
+    "denied, 78 configuration, 126 command not executable, 127 command not",
+    "found; otherwise the command's own.",
+    "",
+  ].join("\n");
+}
