@@ -1,0 +1,330 @@
+import { spawn } from "node:child_process";
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { Writable } from "node:stream";
+
+import pino from "pino";
+import { afterAll, beforeEach, describe, expect, it } from "vitest";
+
+import { EntrypointError } from "../src/errors.ts";
+import { parseEnvFile } from "../src/env-file.ts";
+import { renderSecrets, type RenderOptions } from "../src/render.ts";
+
+const scratch = fs.mkdtempSync(path.join(os.tmpdir(), "render-"));
+afterAll(() => fs.rmSync(scratch, { recursive: true, force: true }));
+
+let dir = "";
+let logged = "";
+let counter = 0;
+beforeEach(() => {
+  dir = path.join(scratch, `case-${counter++}`);
+  logged = "";
+});
+
+function logger() {
+  const sink = new Writable({
+    write(chunk, _encoding, done) {
+      logged += String(chunk);
+      done();
+    },
+  });
+  return pino({ level: "debug" }, sink);
+}
+
+function buffers(values: Record<string, string | Buffer>) {
+  return new Map(
+    Object.entries(values).map(([name, value]) => [
+      name,
+      Buffer.isBuffer(value) ? value : Buffer.from(value),
+    ]),
+  );
+}
+
+function render(
+  values: Record<string, string | Buffer>,
+  options: Partial<RenderOptions> = {},
+) {
+  return renderSecrets(
+    buffers(values),
+    { dir, format: "files", mode: 0o400, ...options },
+    logger(),
+  );
+}
+
+function versions(): string[] {
+  return fs
+    .readdirSync(dir)
+    .filter((name) => name.startsWith("..") && name !== "..data")
+    .sort();
+}
+
+function entries(): string[] {
+  return fs
+    .readdirSync(dir)
+    .filter((name) => !name.startsWith(".."))
+    .sort();
+}
+
+async function renderError(
+  values: Record<string, string | Buffer>,
+  options: Partial<RenderOptions>,
+): Promise<EntrypointError> {
+  try {
+    await render(values, options);
+  } catch (error) {
+    if (error instanceof EntrypointError) {
+      return error;
+    }
+    throw error;
+  }
+  throw new Error("expected the render to fail");
+}
+
+const pem = "-----BEGIN KEY-----\nAAAA\n-----END KEY-----\n";
+const binary = Buffer.from([0xff, 0x00, 0xfe, 0x0a, 0x80]);
+
+describe("renderSecrets: files", () => {
+  it("writes one file per variable behind ..data", async () => {
+    const result = await render({ DB_PASSWORD: "s3cr3t", TLS_KEY: pem });
+
+    expect(result).toEqual({ changed: true });
+    expect(entries()).toEqual(["DB_PASSWORD", "TLS_KEY"]);
+    expect(fs.readlinkSync(path.join(dir, "DB_PASSWORD"))).toBe(
+      "..data/DB_PASSWORD",
+    );
+    const version = fs.readlinkSync(path.join(dir, "..data"));
+    expect(version).toMatch(
+      /^\.\.\d{4}_\d\d_\d\d_\d\d_\d\d_\d\d\.\d{9}\.[0-9a-f]{8}$/,
+    );
+    expect(versions()).toEqual([version]);
+    expect(fs.readFileSync(path.join(dir, "DB_PASSWORD"), "utf8")).toBe(
+      "s3cr3t",
+    );
+    expect(fs.readFileSync(path.join(dir, "TLS_KEY"), "utf8")).toBe(pem);
+  });
+
+  it("keeps binary values byte for byte", async () => {
+    await render({ BLOB: binary });
+    expect(fs.readFileSync(path.join(dir, "BLOB"))).toEqual(binary);
+  });
+
+  it("sets the file mode and a directory mode that lets readers in", async () => {
+    await render({ A: "1" }, { mode: 0o440 });
+    const version = path.join(dir, fs.readlinkSync(path.join(dir, "..data")));
+    expect(fs.statSync(path.join(version, "A")).mode & 0o7777).toBe(0o440);
+    expect(fs.statSync(version).mode & 0o7777).toBe(0o550);
+  });
+
+  it("defaults to read-only for the owner", async () => {
+    await render({ A: "1" });
+    const version = path.join(dir, fs.readlinkSync(path.join(dir, "..data")));
+    expect(fs.statSync(path.join(version, "A")).mode & 0o7777).toBe(0o400);
+    expect(fs.statSync(version).mode & 0o7777).toBe(0o500);
+  });
+
+  it.skipIf(process.getuid?.() !== 0)(
+    "gives files to uid and gid",
+    async () => {
+      await render({ A: "1" }, { uid: 1234, gid: 5678 });
+      const version = path.join(dir, fs.readlinkSync(path.join(dir, "..data")));
+      for (const file of [path.join(version, "A"), version]) {
+        const stat = fs.statSync(file);
+        expect([stat.uid, stat.gid]).toEqual([1234, 5678]);
+      }
+    },
+  );
+
+  it("refuses variable names that are not plain file names", async () => {
+    for (const name of ["..data", ".hidden", "a/b", ""]) {
+      const error = await renderError({ [name]: "x" }, {});
+      expect(error.exitCode).toBe(65);
+      expect(error.message).toBe(
+        `cannot render variable ${JSON.stringify(name)} as a file: a file name cannot be empty, start with "." or hold "/"`,
+      );
+    }
+  });
+
+  it("refuses to replace a file it did not write", async () => {
+    fs.mkdirSync(dir);
+    fs.writeFileSync(path.join(dir, "A"), "mine");
+    const error = await renderError({ A: "1" }, {});
+    expect(error.exitCode).toBe(78);
+    expect(error.message).toBe(
+      `failed to render ${dir}/A: it exists and was not written by secret-entrypoint; render into an empty directory`,
+    );
+    expect(fs.readFileSync(path.join(dir, "A"), "utf8")).toBe("mine");
+  });
+});
+
+describe("renderSecrets: rewrites", () => {
+  it("rewrites only when something changed", async () => {
+    expect(await render({ A: "1", B: "2" })).toEqual({ changed: true });
+    const first = versions();
+
+    expect(await render({ B: "2", A: "1" })).toEqual({ changed: false });
+    expect(versions()).toEqual(first);
+
+    expect(await render({ A: "1", B: "3" })).toEqual({ changed: true });
+    expect(versions()).not.toEqual(first);
+    expect(versions()).toHaveLength(1);
+  });
+
+  it("rewrites when the mode or the set of names changed", async () => {
+    await render({ A: "1" });
+    expect(await render({ A: "1" }, { mode: 0o440 })).toEqual({
+      changed: true,
+    });
+    expect(await render({ A: "1", B: "2" }, { mode: 0o440 })).toEqual({
+      changed: true,
+    });
+    expect(await render({ B: "2" }, { mode: 0o440 })).toEqual({
+      changed: true,
+    });
+    expect(entries()).toEqual(["B"]);
+  });
+
+  it("removes old versions and the links of removed variables", async () => {
+    for (let i = 0; i < 5; i++) {
+      await render({ A: `${i}`, [`ONLY_${i}`]: "x" });
+    }
+    expect(versions()).toHaveLength(1);
+    expect(entries()).toEqual(["A", "ONLY_4"]);
+    expect(fs.readFileSync(path.join(dir, "A"), "utf8")).toBe("4");
+  });
+
+  it("cleans up versions left by a run that died", async () => {
+    fs.mkdirSync(path.join(dir, "..2001_01_01_00_00_00.000000000.deadbeef"), {
+      recursive: true,
+    });
+    fs.symlinkSync("..nowhere", path.join(dir, "..data_tmp"));
+    await render({ A: "1" });
+    expect(versions()).toEqual([fs.readlinkSync(path.join(dir, "..data"))]);
+  });
+
+  it("restores missing links when nothing else changed", async () => {
+    await render({ A: "1" });
+    fs.rmSync(path.join(dir, "A"));
+    expect(await render({ A: "1" })).toEqual({ changed: false });
+    expect(fs.readFileSync(path.join(dir, "A"), "utf8")).toBe("1");
+  });
+
+  it("logs what it wrote but never a value", async () => {
+    await render({ A: "value-one" });
+    await render({ A: "value-one" });
+    const lines = logged
+      .trim()
+      .split("\n")
+      .map((line) => JSON.parse(line) as Record<string, unknown>);
+    expect(lines.map((line) => [line.event, line.msg])).toEqual([
+      ["render.write", `rendered 1 files into ${dir}`],
+      ["render.unchanged", "rendered secrets are unchanged"],
+    ]);
+    expect(lines[0]).toMatchObject({ dir, format: "files", entries: ["A"] });
+    expect(logged).not.toContain("value-one");
+  });
+});
+
+describe("renderSecrets: env and json", () => {
+  const values = { B: "it's a\nmulti-line = # $x", A: "ünï🔑", EMPTY: "" };
+
+  it("writes secrets.env that our parser reads back exactly", async () => {
+    await render(values, { format: "env" });
+    expect(entries()).toEqual(["secrets.env"]);
+    const file = path.join(dir, "secrets.env");
+    const text = fs.readFileSync(file, "utf8");
+    expect(text).toBe(
+      "A='ünï🔑'\nB='it'\\''s a\nmulti-line = # $x'\nEMPTY=''\n",
+    );
+    expect(Object.fromEntries(parseEnvFile(text, file))).toEqual(values);
+  });
+
+  it("writes secrets.json with the values as strings", async () => {
+    await render(values, { format: "json" });
+    expect(entries()).toEqual(["secrets.json"]);
+    const text = fs.readFileSync(path.join(dir, "secrets.json"), "utf8");
+    expect(JSON.parse(text)).toEqual(values);
+    expect(Object.keys(JSON.parse(text) as object)).toEqual([
+      "A",
+      "B",
+      "EMPTY",
+    ]);
+  });
+
+  it("replaces the files of another format", async () => {
+    await render(values, { format: "files" });
+    await render(values, { format: "json" });
+    expect(entries()).toEqual(["secrets.json"]);
+  });
+
+  for (const format of ["env", "json"] as const) {
+    for (const [label, value] of [
+      ["not UTF-8", Buffer.from([0xc3, 0x28])],
+      ["a NUL byte", Buffer.from("a\0b")],
+    ] as const) {
+      it(`refuses ${label} in the ${format} format`, async () => {
+        const error = await renderError({ GOOD: "x", BLOB: value }, { format });
+        expect(error.exitCode).toBe(65);
+        expect(error.message).toBe(
+          `cannot render variable BLOB in the ${format} format: its value is binary (not UTF-8, or holds a NUL byte); set SECRET_ENTRYPOINT_RENDER_FORMAT=files`,
+        );
+        expect(fs.existsSync(dir)).toBe(false);
+      });
+    }
+  }
+
+  it("refuses names that sh cannot read in the env format", async () => {
+    const error = await renderError({ "NOT-A-NAME": "x" }, { format: "env" });
+    expect(error.exitCode).toBe(65);
+    expect(error.message).toBe(
+      'cannot write variable "NOT-A-NAME" to an env file: a name must match [A-Za-z_][A-Za-z0-9_]*; use the files or json format',
+    );
+  });
+});
+
+describe("renderSecrets: atomic swap", () => {
+  // A reader that reads each set the way the docs tell people to: resolve
+  // ..data once, then read the files inside that version. A version removed
+  // under its feet is a miss (it reads again), never a mixed set.
+  const reader = `
+    end=$(( $(date +%s) + 30 ))
+    while [ ! -e "$1/stop" ] && [ "$(date +%s)" -lt "$end" ]; do
+      v=$(readlink "$1/..data") || continue
+      a=$(cat "$1/$v/A" 2>/dev/null) || { echo miss; continue; }
+      b=$(cat "$1/$v/B" 2>/dev/null) || { echo miss; continue; }
+      c=$(cat "$1/$v/C" 2>/dev/null) || { echo miss; continue; }
+      echo "$a $b $c"
+    done
+  `;
+
+  it("never shows a reader a mix of old and new values", async () => {
+    await render({ A: "a0", B: "b0", C: "c0" });
+    const child = spawn("sh", ["-c", reader, "sh", dir], {
+      stdio: ["ignore", "pipe", "inherit"],
+    });
+    let output = "";
+    child.stdout.setEncoding("utf8").on("data", (chunk) => (output += chunk));
+    const exited = new Promise((resolve) => child.on("close", resolve));
+
+    // Keep rewriting until the reader has seen many sets, bounded in time.
+    const deadline = Date.now() + 20_000;
+    let generation = 0;
+    while (Date.now() < deadline && output.split("\n").length < 400) {
+      generation++;
+      const g = generation;
+      await render({ A: `a${g}`, B: `b${g}`, C: `c${g}` });
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    fs.writeFileSync(path.join(dir, "stop"), "");
+    await exited;
+
+    const sets = output.split("\n").filter((line) => line && line !== "miss");
+    const mixed = sets.filter((line) => {
+      const [a, b, c] = line.split(" ");
+      return b !== a?.replace("a", "b") || c !== a?.replace("a", "c");
+    });
+    expect(generation).toBeGreaterThan(50);
+    expect(new Set(sets).size).toBeGreaterThan(10);
+    expect(mixed).toEqual([]);
+  });
+});
