@@ -1,0 +1,50 @@
+/**
+ * The provider's settings, read from the entrypoint's environment. The SDK
+ * reads the rest itself: credentials (default chain), endpoint overrides
+ * (AWS_ENDPOINT_URL_SECRETS_MANAGER, AWS_ENDPOINT_URL) and AWS_MAX_ATTEMPTS.
+ */
+import { EntrypointError, ExitCode, usageError } from "../../src/errors.ts";
+import type { AwsReference } from "../../src/references.ts";
+import { describeTarget } from "./errors.ts";
+
+/** Our own retry setting: unlike AWS_MAX_ATTEMPTS it is not passed on. */
+export const maxAttemptsVariable = "SECRET_ENTRYPOINT_AWS_MAX_ATTEMPTS";
+
+/**
+ * The number of attempts the SDK makes per call, or undefined to leave it
+ * to the SDK (AWS_MAX_ATTEMPTS, `max_attempts` in the profile, else 3).
+ */
+export function maxAttempts(env: NodeJS.ProcessEnv): number | undefined {
+  const raw = env[maxAttemptsVariable];
+  if (raw === undefined || raw === "") return undefined;
+  if (!/^[1-9][0-9]?$/.test(raw)) {
+    throw usageError(
+      `${maxAttemptsVariable}=${raw} is not a whole number from 1 to 99`,
+    );
+  }
+  return Number(raw);
+}
+
+/** The default region for names and partial ARNs, as the AWS CLI picks it. */
+export function defaultRegion(env: NodeJS.ProcessEnv): string | undefined {
+  return env.AWS_REGION || env.AWS_DEFAULT_REGION || undefined;
+}
+
+/**
+ * The region of the secret: an ARN's own region wins, since the secret lives
+ * there whatever the container's default region is.
+ */
+export function regionOf(
+  reference: AwsReference,
+  env: NodeJS.ProcessEnv,
+): string | undefined {
+  return reference.region ?? defaultRegion(env);
+}
+
+/** The exit-78 error for a secret whose region nothing names. */
+export function noRegionError(reference: AwsReference): EntrypointError {
+  return new EntrypointError(
+    `no AWS region for ${describeTarget(reference)}: set AWS_REGION (or AWS_DEFAULT_REGION), or reference the secret by its full ARN`,
+    ExitCode.config,
+  );
+}
