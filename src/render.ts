@@ -218,7 +218,11 @@ async function writeVersion(
     for (const [name, content] of payload) {
       await writeFile(path.join(versionDir, name), content, options);
     }
-    await setOwnerAndMode(versionDir, directoryMode(options.mode), options);
+    // Like kubelet's, the directory stays the renderer's and open to all:
+    // the files' own mode and owner guard the values. Giving the directory
+    // away would keep a renderer without CAP_DAC_OVERRIDE or CAP_FOWNER (a
+    // sidecar with capabilities dropped) from removing it later.
+    await fs.chmod(versionDir, 0o755);
   } catch (error) {
     await removeVersion(versionDir);
     throw error;
@@ -245,29 +249,13 @@ async function writeFile(
   // `wx`: the version directory is new, so anything already there is a bug
   // or an attack, never something to follow or overwrite.
   await fs.writeFile(file, content, { flag: "wx", mode: 0o600 });
-  await setOwnerAndMode(file, options.mode, options);
-}
-
-// chown before chmod: chown(2) may clear set-id bits, and the mode set last
-// is the one that stays. The umask does not apply to chmod.
-async function setOwnerAndMode(
-  file: string,
-  mode: number,
-  options: RenderOptions,
-): Promise<void> {
+  // chmod while the file is still ours: once given away, changing its mode
+  // needs CAP_FOWNER, which a container with dropped capabilities lacks.
+  // The umask does not apply to chmod.
+  await fs.chmod(file, options.mode);
   if (options.uid !== undefined || options.gid !== undefined) {
     await fs.chown(file, options.uid ?? -1, options.gid ?? -1);
   }
-  await fs.chmod(file, mode);
-}
-
-/**
- * Whoever may read the files may list and enter their directory, and nobody
- * may add to it: 0400 gives 0500, 0440 gives 0550.
- */
-export function directoryMode(fileMode: number): number {
-  const read = fileMode & 0o444;
-  return read | (read >> 2);
 }
 
 /** Points `..data` at `version` in one rename(2). */
@@ -330,10 +318,7 @@ async function isOurLink(link: string): Promise<boolean> {
   return (await readLinkOrNull(link))?.startsWith(`${dataLink}/`) ?? false;
 }
 
-// A non-root renderer cannot unlink files in a directory it made read-only,
-// so it gives itself write permission back first.
 async function removeVersion(versionDir: string): Promise<void> {
-  await fs.chmod(versionDir, 0o700).catch(() => undefined);
   await fs.rm(versionDir, { recursive: true, force: true });
 }
 

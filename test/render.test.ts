@@ -109,31 +109,40 @@ describe("renderSecrets: files", () => {
     expect(fs.readFileSync(path.join(dir, "BLOB"))).toEqual(binary);
   });
 
-  it("sets the file mode and a directory mode that lets readers in", async () => {
+  it("sets the file mode; the directory is open as kubelet's", async () => {
     await render({ A: "1" }, { mode: 0o440 });
     const version = path.join(dir, fs.readlinkSync(path.join(dir, "..data")));
     expect(fs.statSync(path.join(version, "A")).mode & 0o7777).toBe(0o440);
-    expect(fs.statSync(version).mode & 0o7777).toBe(0o550);
+    expect(fs.statSync(version).mode & 0o7777).toBe(0o755);
   });
 
   it("defaults to read-only for the owner", async () => {
     await render({ A: "1" });
     const version = path.join(dir, fs.readlinkSync(path.join(dir, "..data")));
     expect(fs.statSync(path.join(version, "A")).mode & 0o7777).toBe(0o400);
-    expect(fs.statSync(version).mode & 0o7777).toBe(0o500);
   });
 
-  it.skipIf(process.getuid?.() !== 0)(
-    "gives files to uid and gid",
-    async () => {
-      await render({ A: "1" }, { uid: 1234, gid: 5678 });
-      const version = path.join(dir, fs.readlinkSync(path.join(dir, "..data")));
-      for (const file of [path.join(version, "A"), version]) {
-        const stat = fs.statSync(file);
-        expect([stat.uid, stat.gid]).toEqual([1234, 5678]);
-      }
-    },
-  );
+  const asRoot = it.skipIf(process.getuid?.() !== 0);
+
+  asRoot("gives the files to uid and gid, keeps the directory", async () => {
+    await render({ A: "1" }, { uid: 1234, gid: 5678 });
+    const version = path.join(dir, fs.readlinkSync(path.join(dir, "..data")));
+    const file = fs.statSync(path.join(version, "A"));
+    expect([file.uid, file.gid, file.mode & 0o7777]).toEqual([
+      1234, 5678, 0o400,
+    ]);
+    const folder = fs.statSync(version);
+    expect([folder.uid, folder.gid]).toEqual([0, 0]);
+  });
+
+  asRoot("rewrites when the owner changed", async () => {
+    const owner = { uid: 1234, gid: 5678 };
+    await render({ A: "1" }, owner);
+    expect(await render({ A: "1" }, owner)).toEqual({ changed: false });
+    expect(await render({ A: "1" }, { ...owner, gid: 1234 })).toEqual({
+      changed: true,
+    });
+  });
 
   it("refuses variable names that are not plain file names", async () => {
     for (const name of ["..data", ".hidden", "a/b", ""]) {
