@@ -32,7 +32,7 @@ export function transportError(
   switch (failure.kind) {
     case "tls":
       return fail(
-        `${subject}: TLS connection to ${where.address} failed: ${failure.reason || failure.code} (${failure.code}); ${tlsHint}`,
+        `${subject}: TLS connection to ${where.address} failed: ${describeFailure(failure)}; ${tlsHint}`,
         ExitCode.config,
       );
     case "network":

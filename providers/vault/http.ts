@@ -225,11 +225,34 @@ function classify(error: unknown): Failure {
   const code = typeof record["code"] === "string" ? record["code"] : "";
   const message =
     typeof record["message"] === "string" ? record["message"] : "";
-  if (tlsCode.test(code)) return { kind: "tls", code, reason: message };
+  if (tlsCode.test(code)) return { kind: "tls", code, reason: tlsReason(code) };
   if (code === "ECONNABORTED" || /timeout/i.test(message)) {
     return { kind: "network", code: "ETIMEDOUT" };
   }
   return { kind: "network", code: code || "EUNKNOWN" };
+}
+
+// Node's and OpenSSL's messages span lines and name OpenSSL internals; the
+// code says enough to pick words a user can act on.
+function tlsReason(code: string): string {
+  if (/ALTNAME|HOSTNAME/.test(code)) {
+    return "Vault's certificate is not valid for this host name";
+  }
+  if (/EXPIRED|NOT_YET_VALID/.test(code)) {
+    return "Vault's certificate is expired or not yet valid";
+  }
+  if (/ALERT_CERTIFICATE_REQUIRED|ALERT_HANDSHAKE_FAILURE/.test(code)) {
+    return "Vault requires a client certificate";
+  }
+  if (
+    /ALERT_(BAD|UNKNOWN|UNSUPPORTED)_CERTIFICATE|ALERT_UNKNOWN_CA/.test(code)
+  ) {
+    return "Vault refused the client certificate";
+  }
+  if (/SELF_SIGNED|UNABLE_TO_|ISSUER|SIGNATURE|CERT_/.test(code)) {
+    return "Vault's certificate is not signed by a trusted CA";
+  }
+  return "the TLS handshake failed";
 }
 
 // Vault's error body is {"errors": ["..."]}; a proxy in front may send HTML.
@@ -263,7 +286,7 @@ export function describeFailure(failure: Failure): string {
     case "network":
       return networkWords[failure.code] ?? `network error ${failure.code}`;
     case "tls":
-      return `TLS error ${failure.code}`;
+      return `${failure.reason} (${failure.code})`;
     case "deadline":
       return "the run's deadline passed";
   }

@@ -43,10 +43,14 @@ export class MountCache {
     if (known !== undefined) return known;
 
     // A preflight in flight may be for the same mount: wait for it first.
-    await Promise.allSettled([...this.#pending]);
-    const found = this.#known(secretPath);
-    if (found !== undefined) return found;
-
+    // This runs preflights for different mounts one after another, which
+    // costs one round trip per mount once per run.
+    if (this.#pending.size > 0) {
+      await Promise.allSettled([...this.#pending]);
+      return this.mountOf(secretPath, deps);
+    }
+    // From here to `add` nothing awaits, so no other read starts a second
+    // preflight for this mount meanwhile.
     const pending = preflight(secretPath, deps);
     this.#pending.add(pending);
     try {
