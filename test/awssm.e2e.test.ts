@@ -258,6 +258,13 @@ const faults: FaultCase[] = [
       "failed to resolve DB from awssm:prod/missing: aws secret prod/missing in eu-west-1: no such secret (ResourceNotFoundException); check the name and the region",
   },
   {
+    name: "a missing JSON key",
+    reference: "awssm:prod/db#passwd",
+    code: 66,
+    message:
+      'failed to resolve DB from awssm:prod/db#passwd: the secret has no key "passwd" at #passwd; its keys at #passwd are "password"',
+  },
+  {
     name: "a missing version stage",
     reference: "awssm:prod/db?version-stage=AWSPENDING#password",
     code: 66,
