@@ -83,33 +83,37 @@ function utf8OrThrow(bytes: Buffer): string {
 }
 
 function select(document: unknown, selector: Selector): unknown {
-  if (selector.kind === "key")
-    return child(document, selector.key, `#${selector.key}`);
+  if (selector.kind === "key") return child(document, selector.key);
 
   let node = document;
   for (const [depth, token] of selector.tokens.entries()) {
-    const at = "/" + selector.tokens.slice(0, depth + 1).join("/");
+    const at = "/" + selector.tokens.slice(0, depth).join("/");
     node = child(node, token, at);
   }
   return node;
 }
 
-function child(node: unknown, key: string, at: string): unknown {
+// `at` is the JSON pointer of `node`, for messages; undefined for a key
+// selector, whose node is the whole secret.
+function child(node: unknown, key: string, at?: string): unknown {
+  const where = at === undefined ? "" : ` at ${at === "/" ? "the top" : at}`;
   if (Array.isArray(node)) {
     const index = /^(0|[1-9]\d*)$/.test(key) ? Number(key) : -1;
     if (index < 0 || index >= node.length) {
       throw notFoundError(
-        `${at} is not an index of an array of ${node.length}`,
+        `the secret has no item ${JSON.stringify(key)}${where}: an array of ${node.length}`,
       );
     }
     return node[index];
   }
   if (node === null || typeof node !== "object" || json.isRawJSON(node)) {
-    throw invalidError(`${at}: the secret has no object there to select from`);
+    throw invalidError(
+      `the secret has no object${where} to select ${JSON.stringify(key)} from`,
+    );
   }
   if (!Object.hasOwn(node, key)) {
     throw notFoundError(
-      `the secret has no key ${JSON.stringify(key)} (at ${at}); its keys are ${keyList(node)}`,
+      `the secret has no key ${JSON.stringify(key)}${where}; its keys${where} are ${keyList(node)}`,
     );
   }
   return (node as Record<string, unknown>)[key];

@@ -1,0 +1,431 @@
+/**
+ * Exec mode through the built bundle: the command becomes the process, with
+ * exactly the environment it should have, clean signal state and its own
+ * exit code; and it never starts when a reference fails.
+ */
+import fs from "node:fs";
+import path from "node:path";
+
+import { describe, expect, test } from "vitest";
+
+import {
+  baseEnv,
+  expectNoLeak,
+  logLines,
+  reportCommand,
+  runEntrypoint,
+  type Report,
+} from "./support/run.ts";
+import { readReport, scratchFolders } from "./support/scratch.ts";
+
+const scratch = scratchFolders("exec");
+const secrets = ["s3cr3t-db-password", "jwt-0a9f8e7d", "line one\nline two"];
+
+function mockFile(dir: string) {
+  const file = path.join(dir, "mock.json");
+  fs.writeFileSync(
+    file,
+    JSON.stringify({
+      "vault:secret/app": { password: secrets[0], port: 5432 },
+      "awssm:prod/jwt": secrets[1],
+      "vault:secret/pem": { key: secrets[2] },
+    }),
+  );
+  return file;
+}
+
+describe("the command", () => {
+  test("keeps the entrypoint's pid and gets exactly the expected environment", async () => {
+    const dir = scratch();
+    const { command, reportPath } = reportCommand(dir);
+    const env = baseEnv({
+      HOME: "/root",
+      DB_PASSWORD: "vault:secret/app#password",
+      DATABASE_URL:
+        "postgres://app:${vault:secret/app#password}@db:${vault:secret/app#port}/app",
+      JWT: "awssm:prod/jwt",
+      PEM: "vault:secret/pem#key",
+      PLAIN: "unchanged",
+      SQLITE: "file:./dev.db",
+      SECRET_ENTRYPOINT_MOCK: mockFile(dir),
+      SECRET_ENTRYPOINT_KEEP_ENV: "VAULT_NAMESPACE",
+      SECRET_ENTRYPOINT_LOG_LEVEL: "warn",
+      VAULT_ADDR: "https://vault.example:8200",
+      VAULT_TOKEN: "hvs.should-not-travel",
+      VAULT_NAMESPACE: "team-a",
+      AWS_REGION: "eu-west-1",
+    });
+    const result = await runEntrypoint(["--", ...command], { env });
+
+    expect(result.code).toBe(0);
+    const report = readReport<Report>(reportPath)!;
+    expect(report.pid).toBe(result.pid);
+    expect(report.env).toEqual({
+      PATH: env.PATH,
+      HOME: "/root",
+      DB_PASSWORD: secrets[0],
+      DATABASE_URL: `postgres://app:${secrets[0]}@db:5432/app`,
+      JWT: secrets[1],
+      PEM: secrets[2],
+      PLAIN: "unchanged",
+      SQLITE: "file:./dev.db",
+      VAULT_NAMESPACE: "team-a",
+      AWS_REGION: "eu-west-1",
+    });
+    expectNoLeak(result, [...secrets, "hvs.should-not-travel"]);
+  });
+
+  // Not the Node fixture: Node ignores SIGPIPE and SIGXFSZ itself.
+  test("sees no blocked and no ignored signals", async () => {
+    const result = await runEntrypoint([
+      "--log-level=error",
+      "grep",
+      "-E",
+      "^Sig(Blk|Ign):",
+      "/proc/self/status",
+    ]);
+
+    expect(result.code).toBe(0);
+    expect(result.stdout).toBe(
+      "SigBlk:\t0000000000000000\nSigIgn:\t0000000000000000\n",
+    );
+  });
+
+  test("takes a signal as its own: SIGTERM ends it with that signal", async () => {
+    const dir = scratch();
+    const ready = path.join(dir, "ready");
+    const script = `echo > ${ready}; exec sleep 30`;
+    const run = runEntrypoint([
+      "--log-level",
+      "error",
+      "--",
+      "sh",
+      "-c",
+      script,
+    ]);
+    await waitFor(() => fs.existsSync(ready));
+    const pid = Number(
+      fs.readdirSync("/proc").find((entry) => isSleepOf(entry, ready)),
+    );
+    process.kill(pid, "SIGTERM");
+    const result = await run;
+
+    expect(result.pid).toBe(pid);
+    expect(result.signal).toBe("SIGTERM");
+  });
+
+  test("gets its arguments unchanged, options after the command included", async () => {
+    const dir = scratch();
+    const { command, reportPath } = reportCommand(dir);
+    const result = await runEntrypoint([
+      "--log-level=error",
+      ...command,
+      "0",
+      "--user",
+      "x",
+      "--",
+      "${vault:a}",
+    ]);
+
+    expect(result.code).toBe(0);
+    expect(readReport<Report>(reportPath)!.argv).toEqual([
+      reportPath,
+      "0",
+      "--user",
+      "x",
+      "--",
+      "${vault:a}",
+    ]);
+  });
+});
+
+function isSleepOf(entry: string, ready: string) {
+  if (!/^\d+$/.test(entry)) return false;
+  try {
+    const cmdline = fs.readFileSync(`/proc/${entry}/cmdline`, "utf8");
+    return cmdline.startsWith("sleep\u000030") || cmdline.includes(ready);
+  } catch {
+    return false;
+  }
+}
+
+async function waitFor(condition: () => boolean, timeoutMs = 10_000) {
+  const until = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > until) throw new Error("condition not met in time");
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
+describe("exit codes", () => {
+  test("0 to 255 of the command pass through unchanged", async () => {
+    const codes = Array.from({ length: 256 }, (_, code) => code);
+    const seen: number[] = [];
+    for (let start = 0; start < codes.length; start += 16) {
+      const batch = codes.slice(start, start + 16);
+      const results = await Promise.all(
+        batch.map((code) =>
+          runEntrypoint(["--log-level", "error", "sh", "-c", `exit ${code}`]),
+        ),
+      );
+      seen.push(...results.map((result) => result.code!));
+    }
+    expect(seen).toEqual(codes);
+  });
+
+  test.each([
+    [
+      "a command not on PATH",
+      ["no-such-command-xyz"],
+      127,
+      "command not found: no-such-command-xyz (searched PATH=",
+    ],
+    [
+      "a path that does not exist",
+      ["/nonexistent/tool"],
+      127,
+      "command not found: /nonexistent/tool does not exist",
+    ],
+    ["a folder", ["/tmp"], 126, "cannot run /tmp: it is a folder"],
+    ["an empty command", [""], 127, "the command is an empty string"],
+  ])("%s", async (_name, command, code, message) => {
+    const result = await runEntrypoint(["--", ...command]);
+
+    expect(result.code).toBe(code);
+    expect(logLines(result.stderr).at(-1)!.msg).toContain(message);
+    expect(result.stderr).not.toMatch(/\n\s+at /);
+  });
+
+  test("126 for a file without execute permission, a text file and a bad interpreter", async () => {
+    const dir = scratch();
+    const cases = {
+      "not-executable": [
+        "#!/bin/sh\necho hi\n",
+        0o644,
+        "permission denied for uid",
+      ],
+      "no-format": [
+        "echo hi\n",
+        0o755,
+        "it is neither a program (ELF) nor a script starting with #!",
+      ],
+      "bad-interpreter": [
+        "#!/nonexistent/sh\necho hi\n",
+        0o755,
+        'its interpreter "/nonexistent/sh" on the #! line does not exist or cannot be run',
+      ],
+    } as const;
+    for (const [name, [content, mode, message]] of Object.entries(cases)) {
+      const file = path.join(dir, name);
+      fs.writeFileSync(file, content, { mode });
+      const result = await runEntrypoint(["--", file]);
+
+      expect(result.code, name).toBe(126);
+      expect(logLines(result.stderr).at(-1)!.msg).toBe(
+        `cannot run ${file}: ${message}` +
+          (name === "not-executable"
+            ? " 0 (check its mode and mount options)"
+            : ""),
+      );
+    }
+  });
+
+  test("an executable later on PATH is found after a non-executable one", async () => {
+    const dir = scratch();
+    const first = path.join(dir, "a");
+    const second = path.join(dir, "b");
+    fs.mkdirSync(first);
+    fs.mkdirSync(second);
+    fs.writeFileSync(path.join(first, "tool"), "#!/bin/sh\nexit 3\n", {
+      mode: 0o644,
+    });
+    fs.writeFileSync(path.join(second, "tool"), "#!/bin/sh\nexit 4\n", {
+      mode: 0o755,
+    });
+    const env = baseEnv({ PATH: `${first}:${second}:/usr/bin:/bin` });
+    const result = await runEntrypoint(["--log-level", "error", "tool"], {
+      env,
+    });
+
+    expect(result.code).toBe(4);
+  });
+
+  test("no command at all is a usage error", async () => {
+    const result = await runEntrypoint([]);
+
+    expect(result.code).toBe(64);
+    expect(logLines(result.stderr).at(-1)!.msg).toBe(
+      "no command given; usage: secret-entrypoint [options] [--] command [args...] (see --help)",
+    );
+  });
+});
+
+describe("a reference that cannot be resolved", () => {
+  const cases = [
+    [
+      "a key missing from the secret",
+      { DB: "vault:secret/app#pasword" },
+      66,
+      'failed to resolve DB from vault:secret/app#pasword: the secret has no key "pasword"; its keys are "password", "port"',
+    ],
+    [
+      "a secret missing from the mock",
+      { DB: "vault:secret/nothere#password" },
+      66,
+      'failed to resolve DB from vault:secret/nothere#password: the mock file MOCK has no entry "vault:secret/nothere"; add it',
+    ],
+    [
+      "a malformed reference",
+      { DB: "vault:secret/app?versoin=2#password" },
+      65,
+      'DB: malformed reference vault:secret/app?versoin=2#password: unknown option "versoin"; vault references take optional, as, encoding, version',
+    ],
+    [
+      "a selector on a text secret",
+      { JWT: "awssm:prod/jwt#key" },
+      65,
+      "failed to resolve JWT from awssm:prod/jwt#key: the secret is not JSON, so a selector cannot apply",
+    ],
+    [
+      "a value that is not base64",
+      { JWT: "awssm:prod/jwt?encoding=base64" },
+      65,
+      "failed to resolve JWT from awssm:prod/jwt?encoding=base64: the value is not valid base64 (encoding=base64)",
+    ],
+    [
+      "one bad reference among good ones",
+      { A: "vault:secret/app#password", DB: "${vault:secret/app#nope}" },
+      66,
+      'failed to resolve DB from vault:secret/app#nope: the secret has no key "nope"; its keys are "password", "port"',
+    ],
+  ] as const;
+
+  test.each(cases)(
+    "%s: the command never runs",
+    async (_name, variables, code, message) => {
+      const dir = scratch();
+      const mock = mockFile(dir);
+      const { command, reportPath } = reportCommand(dir);
+      const env = baseEnv({ ...variables, SECRET_ENTRYPOINT_MOCK: mock });
+      const result = await runEntrypoint(["--", ...command], { env });
+
+      expect(result.code).toBe(code);
+      expect(fs.existsSync(reportPath)).toBe(false);
+      const errors = logLines(result.stderr).filter(
+        (line) => line.level === 50,
+      );
+      expect(errors.map((line) => line.msg)).toEqual([
+        message.replace("MOCK", mock),
+      ]);
+      expectNoLeak(result, secrets);
+    },
+  );
+
+  test("optional=true leaves the variable unset, with a warning", async () => {
+    const dir = scratch();
+    const { command, reportPath } = reportCommand(dir);
+    const env = baseEnv({
+      DB: "vault:secret/nothere?optional=true#password",
+      KEY: "vault:secret/app?optional=true#nokey",
+      SECRET_ENTRYPOINT_MOCK: mockFile(dir),
+    });
+    const result = await runEntrypoint(["--", ...command], { env });
+
+    expect(result.code).toBe(0);
+    const report = readReport<Report>(reportPath)!;
+    expect(report.env.DB).toBeUndefined();
+    expect(report.env.KEY).toBeUndefined();
+    const warnings = logLines(result.stderr).filter(
+      (line) => line.event === "resolve.optional",
+    );
+    expect(warnings.map((line) => line.variable).sort()).toEqual(["DB", "KEY"]);
+  });
+});
+
+describe("values that the environment cannot carry", () => {
+  test("a NUL byte is refused with a hint to use as=file", async () => {
+    const dir = scratch();
+    const mock = path.join(dir, "mock.yaml");
+    fs.writeFileSync(mock, 'vault:secret/bin: { blob: "AAEC" }\n');
+    const { command, reportPath } = reportCommand(dir);
+    const env = baseEnv({
+      BLOB: "vault:secret/bin?encoding=base64#blob",
+      SECRET_ENTRYPOINT_MOCK: mock,
+    });
+    const result = await runEntrypoint(["--", ...command], { env });
+
+    expect(result.code).toBe(65);
+    expect(fs.existsSync(reportPath)).toBe(false);
+    expect(logLines(result.stderr).at(-1)!.msg).toBe(
+      "the value of BLOB from vault:secret/bin?encoding=base64#blob holds a NUL byte, which the environment cannot carry; add ?as=file to the reference to get it as a file",
+    );
+  });
+
+  test("as=file writes the bytes into a 0400 file and the variable holds its path", async () => {
+    const dir = scratch();
+    const mock = path.join(dir, "mock.yaml");
+    fs.writeFileSync(mock, 'vault:secret/bin: { blob: "AAEC/w==" }\n');
+    const filesDir = path.join(dir, "files");
+    const { command, reportPath } = reportCommand(dir);
+    const env = baseEnv({
+      BLOB: "vault:secret/bin?encoding=base64&as=file#blob",
+      SECRET_ENTRYPOINT_MOCK: mock,
+      SECRET_ENTRYPOINT_FILES_DIR: filesDir,
+    });
+    const result = await runEntrypoint(["--", ...command], { env });
+
+    expect(result.code).toBe(0);
+    const file = path.join(filesDir, "BLOB");
+    expect(readReport<Report>(reportPath)!.env.BLOB).toBe(file);
+    expect([...fs.readFileSync(file)]).toEqual([0, 1, 2, 255]);
+    expect(fs.statSync(file).mode & 0o777).toBe(0o400);
+    expect(fs.statSync(filesDir).mode & 0o777).toBe(0o700);
+  });
+
+  test("a variable over 128 KiB is refused and named", async () => {
+    const dir = scratch();
+    const mock = path.join(dir, "mock.json");
+    fs.writeFileSync(
+      mock,
+      JSON.stringify({ "vault:secret/big": { cert: "x".repeat(140_000) } }),
+    );
+    const { command, reportPath } = reportCommand(dir);
+    const env = baseEnv({
+      CERT: "vault:secret/big#cert",
+      SECRET_ENTRYPOINT_MOCK: mock,
+    });
+    const result = await runEntrypoint(["--", ...command], { env });
+
+    expect(result.code).toBe(65);
+    expect(fs.existsSync(reportPath)).toBe(false);
+    expect(logLines(result.stderr).at(-1)!.msg).toBe(
+      "CERT is 140006 bytes, more than the 131072 bytes execve accepts for one variable; use ?as=file to pass it as a file",
+    );
+  });
+
+  test("an environment over 2 MiB in all is refused, naming the largest variables", async () => {
+    const dir = scratch();
+    const mock = path.join(dir, "mock.json");
+    const entries = Object.fromEntries(
+      Array.from({ length: 20 }, (_, index) => [
+        `vault:secret/part${index}`,
+        { v: "y".repeat(120_000) },
+      ]),
+    );
+    fs.writeFileSync(mock, JSON.stringify(entries));
+    const variables = Object.fromEntries(
+      Array.from({ length: 20 }, (_, index) => [
+        `PART${String(index).padStart(2, "0")}`,
+        `vault:secret/part${index}#v`,
+      ]),
+    );
+    const result = await runEntrypoint(["--", "true"], {
+      env: baseEnv({ ...variables, SECRET_ENTRYPOINT_MOCK: mock }),
+    });
+
+    expect(result.code).toBe(65);
+    expect(logLines(result.stderr).at(-1)!.msg).toMatch(
+      /^the command line and environment take \d+ bytes, more than the 2097152 bytes execve accepts; the largest variables are PART00 \(120008 bytes\), PART01 \(120008 bytes\), PART02 \(120008 bytes\); use \?as=file for large values$/,
+    );
+  });
+});
