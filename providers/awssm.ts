@@ -13,7 +13,7 @@
 import { SecretsManagerClient } from "@aws-sdk/client-secrets-manager";
 
 import type { AwsReference } from "../src/references.ts";
-import { faultOf, secretError } from "./awssm/errors.ts";
+import { faultOf, secretError, type AwsFault } from "./awssm/errors.ts";
 import {
   batchLimit,
   readBatch,
@@ -145,21 +145,13 @@ async function readChunk(read: RegionRead, batch: Target[]): Promise<void> {
   try {
     answer = await readBatch(read.client, batch, read.context.signal);
   } catch (error) {
-    const fault = faultOf(error);
-    if (fault.name !== "AccessDeniedException") {
-      // The whole call failed (network, throttling, credentials): every
-      // secret of the batch fails for the same reason, told per variable.
-      for (const target of batch) {
-        const failure = secretError(target, fault);
-        read.results.set(target.request.identity, {
-          ok: false,
-          error: failure,
-        });
-      }
-      return;
+    const fault = faultOf(error, "BatchGetSecretValue");
+    if (fault.name === "AccessDeniedException") {
+      warnBatchDenied(read, batch[0]!.region);
+      await Promise.all(batch.map((target) => readAlone(read, target)));
+    } else {
+      failBatch(read, batch, fault);
     }
-    warnBatchDenied(read, batch[0]!.region);
-    await Promise.all(batch.map((target) => readAlone(read, target)));
     return;
   }
   for (const [target, result] of answer.results) {
@@ -168,6 +160,15 @@ async function readChunk(read: RegionRead, batch: Target[]): Promise<void> {
   // An id the answer does not mention (AWS may page a large answer) is read
   // alone rather than assumed missing.
   await Promise.all(answer.unanswered.map((target) => readAlone(read, target)));
+}
+
+// The whole call failed (network, throttling, credentials): every secret of
+// the batch fails for the same reason, told per variable.
+function failBatch(read: RegionRead, batch: Target[], fault: AwsFault): void {
+  for (const target of batch) {
+    const error = secretError(target, fault);
+    read.results.set(target.request.identity, { ok: false, error });
+  }
 }
 
 // Logged once per provider: the fallback costs round trips, not correctness.

@@ -262,7 +262,7 @@ const faults: FaultCase[] = [
     reference: "awssm:prod/db#passwd",
     code: 66,
     message:
-      'failed to resolve DB from awssm:prod/db#passwd: the secret has no key "passwd" at #passwd; its keys at #passwd are "password"',
+      'failed to resolve DB from awssm:prod/db#passwd: the secret has no key "passwd"; its keys are "password"',
   },
   {
     name: "a missing version stage",

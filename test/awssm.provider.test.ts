@@ -324,8 +324,22 @@ describe("per-secret errors", () => {
 
     expect(text(results.get("awssm:ok/one"))).toBe("fine-value");
     for (const [reference, [code, message]] of Object.entries(expected)) {
-      expect(failure(results.get(reference))).toMatchObject({ code, message });
+      const { cause, ...rest } = failure(results.get(reference));
+      expect(rest).toEqual({ code, message });
+      expect((cause as Error).message).toBe(
+        "BatchGetSecretValue: listed in the answer's Errors",
+      );
     }
+    expect(
+      Object.keys(expected).map(
+        (reference) => (failure(results.get(reference)).cause as Error).name,
+      ),
+    ).toEqual([
+      "ResourceNotFoundException",
+      "AccessDeniedException",
+      "DecryptionFailure",
+      "InvalidRequestException",
+    ]);
     expect(fake.count("BatchGetSecretValue")).toBe(1);
     expect(fake.count("GetSecretValue")).toBe(0);
   });
@@ -339,7 +353,9 @@ describe("per-secret errors", () => {
       expect(rest).toEqual({ code, message });
       // The cause keeps the error's name and status, nothing of the response.
       expect(cause).toBeInstanceOf(Error);
-      expect((cause as Error).message).toBe("HTTP 400, 1 attempt(s)");
+      expect((cause as Error).message).toBe(
+        "GetSecretValue: HTTP 400, 1 attempt(s)",
+      );
     }
     expect(fake.count("GetSecretValue")).toBe(4);
   });

@@ -24,6 +24,10 @@ export interface SecretTarget {
 export interface AwsFault {
   /** The AWS error code (`__type`) or, for a network error, its errno code. */
   name: string;
+  /** The call that failed, for the cause. */
+  operation: "GetSecretValue" | "BatchGetSecretValue";
+  /** The batch call succeeded and listed this secret in its `Errors`. */
+  listed?: boolean;
   /** AWS's own message: read to tell cases apart, never repeated. */
   message: string;
   status?: number;
@@ -60,6 +64,13 @@ const throttlingFaults = new Set([
   "RequestLimitExceeded",
 ]);
 
+// A request AWS found malformed: a bad version id, an id too long.
+const rejectedRequestFaults = new Set([
+  "InvalidRequestException",
+  "InvalidParameterException",
+  "ValidationException",
+]);
+
 const networkCodes = new Set([
   "ECONNREFUSED",
   "ECONNRESET",
@@ -89,7 +100,10 @@ export function describeTarget(
 }
 
 /** Reads the parts of an SDK error that are safe and useful. */
-export function faultOf(error: unknown): AwsFault {
+export function faultOf(
+  error: unknown,
+  operation: AwsFault["operation"],
+): AwsFault {
   const raw = (typeof error === "object" && error !== null ? error : {}) as {
     name?: unknown;
     code?: unknown;
@@ -104,6 +118,7 @@ export function faultOf(error: unknown): AwsFault {
   return {
     // Node's network errors are all named "Error"; their code says more.
     name: name === "Error" && code !== undefined ? code : name,
+    operation,
     message: typeof raw.message === "string" ? raw.message : "",
     ...(typeof status === "number" ? { status } : {}),
     ...(typeof attempts === "number" ? { attempts } : {}),
@@ -122,12 +137,15 @@ export function secretError(target: SecretTarget, fault: AwsFault) {
   return new EntrypointError(message, exitCode, { cause: safeCause(fault) });
 }
 
+// "GetSecretValue: HTTP 400, 1 attempt(s)", named after the AWS error.
 function safeCause(fault: AwsFault): Error {
-  const details = [
-    fault.status === undefined ? "" : `HTTP ${fault.status}`,
-    fault.attempts === undefined ? "" : `${fault.attempts} attempt(s)`,
-  ].filter(Boolean);
-  const cause = new Error(details.join(", ") || "no response");
+  const details = fault.listed
+    ? ["listed in the answer's Errors"]
+    : [
+        fault.status === undefined ? "no HTTP answer" : `HTTP ${fault.status}`,
+        fault.attempts === undefined ? "" : `${fault.attempts} attempt(s)`,
+      ].filter(Boolean);
+  const cause = new Error(`${fault.operation}: ${details.join(", ")}`);
   cause.name = fault.name;
   return cause;
 }
@@ -164,6 +182,14 @@ function diagnose(target: SecretTarget, fault: AwsFault): Diagnosis {
       exitCode: ExitCode.notFound,
       why: `it is scheduled for deletion ${tag}`,
       advice: `restore it (aws secretsmanager restore-secret --secret-id ${target.secretId}) or stop referencing it`,
+    };
+  }
+  if (rejectedRequestFaults.has(name)) {
+    return {
+      exitCode: ExitCode.invalid,
+      why: `Secrets Manager rejected the request ${tag}`,
+      advice:
+        "check the secret id, version stage and version id in the reference",
     };
   }
   return unavailable(fault, tag);
@@ -221,20 +247,6 @@ function unavailable(fault: AwsFault, tag: string): Diagnosis {
       exitCode: ExitCode.unavailable,
       why: `Secrets Manager failed${after} (${fault.name}${status})`,
       advice: "retry later",
-    };
-  }
-  if (
-    [
-      "InvalidRequestException",
-      "InvalidParameterException",
-      "ValidationException",
-    ].includes(fault.name)
-  ) {
-    return {
-      exitCode: ExitCode.invalid,
-      why: `Secrets Manager rejected the request ${tag}`,
-      advice:
-        "check the secret id, version stage and version id in the reference",
     };
   }
   const status = fault.status === undefined ? "" : `, HTTP ${fault.status}`;

@@ -15,6 +15,7 @@ import type { AwsReference } from "../../src/references.ts";
 import type { ReadResult, Secret, SecretRequest } from "../types.ts";
 import {
   describeTarget,
+  type AwsFault,
   faultOf,
   secretError,
   type SecretTarget,
@@ -55,7 +56,8 @@ export async function readOne(
     const output = await client.send(command, { abortSignal: signal });
     return resultOf(target, output);
   } catch (error) {
-    return { ok: false, error: secretError(target, faultOf(error)) };
+    const fault = faultOf(error, "GetSecretValue");
+    return { ok: false, error: secretError(target, fault) };
   }
 }
 
@@ -110,8 +112,10 @@ function matches(target: Target, entry: SecretValueEntry): boolean {
 }
 
 function batchFailure(target: Target, failure: APIErrorType): ReadResult {
-  const fault = {
+  const fault: AwsFault = {
     name: failure.ErrorCode ?? "UnknownError",
+    operation: "BatchGetSecretValue",
+    listed: true,
     message: failure.Message ?? "",
     server: false,
   };
