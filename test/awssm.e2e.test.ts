@@ -189,6 +189,27 @@ describe("reference forms", () => {
   });
 });
 
+describe("single executable", () => {
+  it("reads awssm references with the SDK built into dist/secret-entrypoint", async () => {
+    addSecret("sea/one", "sea-value-1");
+    addSecret("sea/two", '{"key":"sea-value-2"}');
+    const { reportPath, command } = reportCommand(dir);
+
+    const result = await runEntrypoint(["--", ...command], {
+      sea: true,
+      env: awsEnv({ ONE: "awssm:sea/one", TWO: "awssm:sea/two#key" }),
+    });
+
+    expect(result.code).toBe(0);
+    expectNoLeak(result, stored);
+    expect(report(reportPath).env).toMatchObject({
+      ONE: "sea-value-1",
+      TWO: "sea-value-2",
+    });
+    expect(fake.count("BatchGetSecretValue")).toBe(1);
+  });
+});
+
 describe("round trips", () => {
   function addMany(count: number) {
     const variables: Record<string, string> = {};
