@@ -49,7 +49,7 @@ const systemFiles: AccountFiles = {
   group: "/etc/group",
 };
 
-const idPattern = /^\d{1,10}$/;
+const idPattern = /^\d+$/;
 const namePattern = /^[A-Za-z0-9_.][A-Za-z0-9_.-]*\$?$/;
 
 /**
@@ -93,7 +93,8 @@ export function resolveUser(
 
 function checkedId(raw: string, spec: string): number {
   const id = Number(raw);
-  if (id > 0xfffffffe) {
+  // (uid_t)-1 means "unchanged" to setuid(2): it is no user.
+  if (id >= 0xffffffff) {
     throw usageError(
       `--user has the value "${spec}"; ${raw} is larger than the largest id`,
     );

@@ -32,6 +32,8 @@ export interface RunOptions {
   timeoutMs?: number;
   uid?: number;
   gid?: number;
+  /** A program that starts the entrypoint, such as setpriv or unshare. */
+  wrapper?: string[];
 }
 
 /** A minimal environment: PATH that finds the test's Node first. */
@@ -47,10 +49,11 @@ export function runEntrypoint(
   args: string[],
   options: RunOptions = {},
 ): Promise<RunResult> {
-  const [file, argv] = options.sea
-    ? [executable, args]
-    : [process.execPath, [bundle, ...args]];
-  const child = spawn(file, argv, {
+  const entrypoint = options.sea
+    ? [executable, ...args]
+    : [process.execPath, bundle, ...args];
+  const [file, ...argv] = [...(options.wrapper ?? []), ...entrypoint];
+  const child = spawn(file!, argv, {
     env: options.env ?? baseEnv(),
     cwd: options.cwd ?? root,
     stdio: ["pipe", "pipe", "pipe"],
