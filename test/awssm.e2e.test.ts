@@ -86,6 +86,10 @@ async function run(env: Record<string, string>) {
     testCredential.secretAccessKey,
     ...(env.AWS_SESSION_TOKEN ? [env.AWS_SESSION_TOKEN] : []),
   ]);
+  // Nothing of the SDK reaches stderr on its own (console warnings): every
+  // line there is one of our JSON log lines.
+  const lines = result.stderr.split("\n").filter((line) => line !== "");
+  expect(lines.filter((line) => !line.startsWith("{"))).toEqual([]);
   return { result, reportPath };
 }
 
