@@ -1,0 +1,170 @@
+import { describe, expect, test } from "vitest";
+
+import {
+  helpText,
+  optionSpecs,
+  parseDuration,
+  parseOptions,
+} from "../src/options.ts";
+
+describe("parseOptions", () => {
+  test("defaults", () => {
+    expect(parseOptions(["app"], {})).toEqual({
+      check: false,
+      format: "table",
+      renderFormat: "files",
+      renderMode: 0o400,
+      timeoutMs: 30_000,
+      filesDir: "/dev/shm/secret-entrypoint",
+      fileRoots: ["/run/secrets"],
+      fileTrim: true,
+      fileVars: [],
+      skip: [],
+      keepEnv: [],
+      logLevel: "info",
+      logFormat: "json",
+      help: false,
+      version: false,
+      command: ["app"],
+    });
+  });
+
+  test("options end at -- or at the first word that is not an option", () => {
+    expect(
+      parseOptions(["--user", "app", "--", "--check"], {}).command,
+    ).toEqual(["--check"]);
+    expect(parseOptions(["--check", "node", "--user", "x"], {})).toMatchObject({
+      check: true,
+      command: ["node", "--user", "x"],
+    });
+    expect(parseOptions(["--user=app", "-"], {})).toMatchObject({
+      user: "app",
+      command: ["-"],
+    });
+  });
+
+  test("every option has an environment form, and a flag wins over it", () => {
+    const env = {
+      SECRET_ENTRYPOINT_USER: "from-env",
+      SECRET_ENTRYPOINT_TIMEOUT: "1m30s",
+      SECRET_ENTRYPOINT_SKIP: "A, B,,C",
+      SECRET_ENTRYPOINT_FILE_ROOTS: "/etc/secrets/,/vault/secrets",
+      SECRET_ENTRYPOINT_FILE_TRIM: "0",
+      SECRET_ENTRYPOINT_RENDER_MODE: "0440",
+      SECRET_ENTRYPOINT_CHECK: "true",
+    };
+    expect(parseOptions(["--user", "from-flag", "x"], env)).toMatchObject({
+      user: "from-flag",
+      timeoutMs: 90_000,
+      skip: ["A", "B", "C"],
+      fileRoots: ["/run/secrets", "/etc/secrets", "/vault/secrets"],
+      fileTrim: false,
+      renderMode: 0o440,
+      check: true,
+    });
+    expect(parseOptions(["--check=false"], env).check).toBe(false);
+  });
+
+  test("--help and --version exist only on the command line", () => {
+    expect(parseOptions([], { SECRET_ENTRYPOINT_HELP: "true" }).help).toBe(
+      false,
+    );
+    expect(parseOptions(["-h"], {}).help).toBe(true);
+    expect(parseOptions(["--version"], {}).version).toBe(true);
+  });
+
+  test.each([
+    [
+      ["--bogus"],
+      {},
+      "unknown option --bogus; valid options: --user, --check,",
+    ],
+    [["-x"], {}, "unknown option -x; valid options:"],
+    [["--user"], {}, "option --user needs a value: --user SPEC"],
+    [["--help=yes"], {}, "option --help takes no value"],
+    [["--user="], {}, "--user (SECRET_ENTRYPOINT_USER) is empty"],
+    [
+      ["--timeout", "30"],
+      {},
+      '--timeout (SECRET_ENTRYPOINT_TIMEOUT) has the value "30"; give a duration such as 500ms, 30s, 5m, 1h or 1m30s',
+    ],
+    [
+      ["--timeout", "0s"],
+      {},
+      '--timeout (SECRET_ENTRYPOINT_TIMEOUT) has the value "0s"',
+    ],
+    [
+      [],
+      { SECRET_ENTRYPOINT_REFRESH: "1.5m" },
+      '--refresh (SECRET_ENTRYPOINT_REFRESH) has the value "1.5m"',
+    ],
+    [
+      [],
+      { SECRET_ENTRYPOINT_CHECK: "yes" },
+      '--check (SECRET_ENTRYPOINT_CHECK) has the value "yes"; valid values: true, false, 1, 0',
+    ],
+    [
+      ["--check=maybe"],
+      {},
+      '--check (SECRET_ENTRYPOINT_CHECK) has the value "maybe"; valid values: true, false, 1, 0',
+    ],
+    [
+      ["--format", "yaml"],
+      {},
+      '--format (SECRET_ENTRYPOINT_FORMAT) has the value "yaml"; valid values: table, json',
+    ],
+    [
+      [],
+      { SECRET_ENTRYPOINT_LOG_LEVEL: "verbose" },
+      '--log-level (SECRET_ENTRYPOINT_LOG_LEVEL) has the value "verbose"; valid values: trace, debug, info, warn, error, fatal, silent',
+    ],
+    [
+      [],
+      { SECRET_ENTRYPOINT_RENDER_MODE: "644x" },
+      '--render-mode (SECRET_ENTRYPOINT_RENDER_MODE) has the value "644x"; give an octal file mode such as 0400 or 0440',
+    ],
+    [
+      [],
+      { SECRET_ENTRYPOINT_FILE_ROOTS: "secrets" },
+      '--file-roots (SECRET_ENTRYPOINT_FILE_ROOTS) holds "secrets"; give absolute folders separated by commas',
+    ],
+  ])("%j %j is a usage error", (argv, env, message) => {
+    expect(() => parseOptions(argv, env)).toThrow(message);
+    try {
+      parseOptions(argv, env);
+    } catch (error) {
+      expect((error as { exitCode: number }).exitCode).toBe(64);
+    }
+  });
+});
+
+describe("parseDuration", () => {
+  test.each([
+    ["500ms", 500],
+    ["30s", 30_000],
+    ["5m", 300_000],
+    ["1h", 3_600_000],
+    ["1h2m3s4ms", 3_723_004],
+  ])("%s", (text, ms) => {
+    expect(parseDuration(text)).toBe(ms);
+  });
+
+  test.each(["", "30", "s", "1.5s", "-1s", "1d", " 1s", "1S"])(
+    "rejects %j",
+    (text) => {
+      expect(parseDuration(text)).toBeUndefined();
+    },
+  );
+});
+
+test("the help text lists every option and its environment form", () => {
+  const help = helpText("1.2.3");
+  for (const spec of optionSpecs) {
+    expect(help).toContain(`--${spec.name}`);
+    if (!("cliOnly" in spec)) {
+      expect(help).toContain(
+        `SECRET_ENTRYPOINT_${spec.name.toUpperCase().replaceAll("-", "_")}`,
+      );
+    }
+  }
+});
