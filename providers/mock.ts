@@ -1,8 +1,10 @@
 /**
- * The mock: every reference answered from one JSON or YAML file, for local
+ * The mock: references answered from one JSON or YAML file, for local
  * development without Vault or AWS. Keys are references without options and
  * selector (`vault:secret/app`); a map value is a structured secret, a
- * string is text.
+ * string is text. Every vault: and awssm: reference is answered from it; a
+ * file: reference only when the mock has its entry, since a laptop has the
+ * files themselves.
  */
 import fs from "node:fs";
 
@@ -10,22 +12,29 @@ import { parse as parseYaml } from "yaml";
 
 import { EntrypointError, ExitCode } from "../src/errors.ts";
 import { logEvent } from "../src/logging.ts";
-import { mockKey } from "../src/references.ts";
+import { mockKey, type Reference } from "../src/references.ts";
 import { parseJsonKeepingNumbers } from "../src/values.ts";
 import type { Provider, ProviderSetup, ReadResult, Secret } from "./types.ts";
 
+/** The mock provider, which also says which references it answers. */
+export interface MockProvider extends Provider {
+  answers(reference: Reference): boolean;
+}
+
 /** Loads the mock file; exit 78 when it cannot be read or parsed. */
-export function createMock(file: string, setup: ProviderSetup): Provider {
+export function createMock(file: string, setup: ProviderSetup): MockProvider {
   const entries = loadMockFile(file);
   logEvent(
     setup.logger,
     "warn",
     "mock.active",
     { mock: file },
-    `answering every reference from the mock file ${file}, not from Vault, AWS or files`,
+    `answering references from the mock file ${file}, not from Vault or AWS`,
   );
   return {
     name: "mock",
+    answers: (reference) =>
+      reference.scheme !== "file" || Object.hasOwn(entries, mockKey(reference)),
     async read(requests) {
       return new Map(
         requests.map((request) => [

@@ -237,12 +237,14 @@ function launch({
   if (target) dropPrivileges(target);
 
   const file = findCommand(options.command[0]!, env.PATH);
+  const fields = summary(resolution, owner, target, file);
+  const count = Object.keys(fields.variables).length;
   logEvent(
     logger,
     "info",
     "exec",
-    summary(resolution, owner, target, file),
-    `resolved ${resolution.results.length} references in ${resolution.durationMs} ms; exec ${file} as uid ${owner.uid}`,
+    fields,
+    `resolved ${count} variables in ${resolution.durationMs} ms; exec ${file} as uid ${owner.uid}`,
   );
   execCommand(file, options.command, env);
 }

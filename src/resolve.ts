@@ -59,14 +59,17 @@ export async function resolveBindings(
       .filter((part) => typeof part !== "string")
       .map((reference) => ({ variable: binding.variable, reference })),
   );
+  const mock = await openMock(settings);
+  const providerOf = (reference: Reference) =>
+    mock?.answers(reference) ? "mock" : reference.scheme;
   const groups = groupRequests(
     pairs.map((pair) => pair.reference),
-    settings,
+    providerOf,
   );
-  const reads = await readAll(groups, settings);
+  const reads = await readAll(groups, settings, mock);
 
   const results = pairs.map(({ variable, reference }) => {
-    const provider = providerName(reference, settings);
+    const provider = providerOf(reference);
     const read = reads.get(secretIdentity(reference))!;
     return {
       variable,
@@ -85,13 +88,25 @@ export async function resolveBindings(
   };
 }
 
-function providerName(reference: Reference, settings: ResolveSettings) {
-  return settings.mock === undefined ? reference.scheme : "mock";
+async function openMock(settings: ResolveSettings) {
+  if (settings.mock === undefined) return undefined;
+
+  const { createMock } = await loadMock();
+  return createMock(settings.mock, providerSetup(settings));
+}
+
+function providerSetup(settings: ResolveSettings): ProviderSetup {
+  return {
+    env: settings.env,
+    logger: settings.logger,
+    fileRoots: settings.fileRoots,
+    fileTrim: settings.fileTrim,
+  };
 }
 
 function groupRequests(
   references: readonly Reference[],
-  settings: ResolveSettings,
+  providerOf: (reference: Reference) => string,
 ): Map<string, SecretRequest[]> {
   const groups = new Map<string, SecretRequest[]>();
   const seen = new Set<string>();
@@ -100,7 +115,7 @@ function groupRequests(
     if (seen.has(identity)) continue;
 
     seen.add(identity);
-    const name = providerName(reference, settings);
+    const name = providerOf(reference);
     const group = groups.get(name) ?? [];
     group.push({ identity, reference });
     groups.set(name, group);
@@ -108,9 +123,17 @@ function groupRequests(
   return groups;
 }
 
+/** What every provider's reads share in one resolution. */
+interface ReadRun {
+  settings: ResolveSettings;
+  context: ReadContext;
+  mock: Provider | undefined;
+}
+
 async function readAll(
   groups: Map<string, SecretRequest[]>,
   settings: ResolveSettings,
+  mock: Provider | undefined,
 ): Promise<Map<string, ReadResult>> {
   const controller = new AbortController();
   const timer = setTimeout(() => controller.abort(), settings.timeoutMs);
@@ -122,7 +145,7 @@ async function readAll(
   try {
     const answers = await Promise.all(
       [...groups].map(([name, requests]) =>
-        readGroup(name, requests, context, settings),
+        readGroup(name, requests, { settings, context, mock }),
       ),
     );
     return new Map(answers.flatMap((answer) => [...answer]));
@@ -134,12 +157,11 @@ async function readAll(
 async function readGroup(
   name: string,
   requests: SecretRequest[],
-  context: ReadContext,
-  settings: ResolveSettings,
+  { settings, context, mock }: ReadRun,
 ): Promise<Map<string, ReadResult>> {
   let provider: Provider | undefined;
   try {
-    provider = await createProvider(name, settings);
+    provider = await createProvider(name, settings, mock);
     const answers = await withDeadline(
       provider.read(requests, context),
       name,
@@ -160,13 +182,13 @@ async function readGroup(
   }
 }
 
-async function createProvider(name: string, settings: ResolveSettings) {
-  const setup: ProviderSetup = {
-    env: settings.env,
-    logger: settings.logger,
-    fileRoots: settings.fileRoots,
-    fileTrim: settings.fileTrim,
-  };
+async function createProvider(
+  name: string,
+  settings: ResolveSettings,
+  mock: Provider | undefined,
+) {
+  if (name === "mock") return mock!;
+
   logEvent(
     settings.logger,
     "debug",
@@ -174,11 +196,8 @@ async function createProvider(name: string, settings: ResolveSettings) {
     { provider: name },
     `loading the ${name} provider`,
   );
-  if (name === "mock")
-    return (await loadMock()).createMock(settings.mock!, setup);
-
   const create = await loadProvider(name as Reference["scheme"]);
-  return create(setup);
+  return create(providerSetup(settings));
 }
 
 // The deadline holds even for a provider that ignores its abort signal.

@@ -158,7 +158,7 @@ describe("--mock", () => {
 
     expect(result.code).toBe(78);
     expect(logLines(result.stderr).at(-1)!.msg).toBe(
-      `failed to resolve DB from vault:secret/app#password: ${message.replace("FILE", file)}`,
+      message.replace("FILE", file),
     );
     expectNoLeak(result, secrets);
   });
