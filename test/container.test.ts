@@ -34,6 +34,12 @@ const baseEnv = {
   SECRET_ENTRYPOINT_MOCK: "/etc/mock.json",
 };
 
+const asFileScript = [
+  'echo "$DB_PASSWORD"',
+  "stat -c '%a %u %g' \"$DB_PASSWORD\"",
+  'test "$(cat "$DB_PASSWORD")" = "$EXPECTED" && echo value-ok',
+].join("; ");
+
 describe.skipIf(unsupported !== null)("container-like runs", () => {
   let rootfs: Rootfs;
 
@@ -101,6 +107,35 @@ describe.skipIf(unsupported !== null)("container-like runs", () => {
     });
     expect(result.stdout).toBe(
       "pid=1 home=/\nvalue-ok\nCapEff:\t0000000000000000\n",
+    );
+    expect(result.code).toBe(0);
+  });
+
+  it("exec mode: as=file values need only CHOWN besides the switch", async () => {
+    // What the Compose example tells people to add for as=file references.
+    const result = await runContainer({
+      root: rootfs.dir,
+      command: [
+        entrypoint,
+        "--user",
+        "1000:1000",
+        "--",
+        "/bin/sh",
+        "-c",
+        asFileScript,
+      ],
+      env: {
+        ...baseEnv,
+        DB_PASSWORD: "vault:secret/app?as=file#password",
+        SECRET_ENTRYPOINT_FILES_DIR: "/run/render/values",
+        EXPECTED: password,
+      },
+      keepCaps: [...switchCaps, "cap_chown"],
+      tmpfs: ["/run/render"],
+    });
+    expect(result.stderr).not.toContain('"level":50');
+    expect(result.stdout).toBe(
+      "/run/render/values/DB_PASSWORD\n400 1000 1000\nvalue-ok\n",
     );
     expect(result.code).toBe(0);
   });

@@ -10,6 +10,13 @@ import { afterAll, beforeEach, describe, expect, it } from "vitest";
 import { EntrypointError } from "../src/errors.ts";
 import { parseEnvFile } from "../src/env-file.ts";
 import { renderSecrets, type RenderOptions } from "../src/render.ts";
+import {
+  baseEnv,
+  bundle,
+  expectNoLeak,
+  logLines,
+  runEntrypoint,
+} from "./support/run.ts";
 
 const scratch = fs.mkdtempSync(path.join(os.tmpdir(), "render-"));
 afterAll(() => fs.rmSync(scratch, { recursive: true, force: true }));
@@ -291,24 +298,32 @@ describe("renderSecrets: env and json", () => {
   });
 });
 
-describe("renderSecrets: atomic swap", () => {
-  // A reader that reads each set the way the docs tell people to: resolve
-  // ..data once, then read the files inside that version. A version removed
-  // under its feet is a miss (it reads again), never a mixed set.
-  const reader = `
-    end=$(( $(date +%s) + 30 ))
-    while [ ! -e "$1/stop" ] && [ "$(date +%s)" -lt "$end" ]; do
-      v=$(readlink "$1/..data") || continue
-      a=$(cat "$1/$v/A" 2>/dev/null) || { echo miss; continue; }
-      b=$(cat "$1/$v/B" 2>/dev/null) || { echo miss; continue; }
-      c=$(cat "$1/$v/C" 2>/dev/null) || { echo miss; continue; }
-      echo "$a $b $c"
-    done
-  `;
+// A reader that reads each set the way the docs tell people to: resolve
+// ..data once, then read the files inside that version. A version removed
+// under its feet is a miss (it reads again), never a mixed set.
+const readerScript = `
+  end=$(( $(date +%s) + 30 ))
+  while [ ! -e "$1/stop" ] && [ "$(date +%s)" -lt "$end" ]; do
+    v=$(readlink "$1/..data") || continue
+    a=$(cat "$1/$v/A" 2>/dev/null) || { echo miss; continue; }
+    b=$(cat "$1/$v/B" 2>/dev/null) || { echo miss; continue; }
+    c=$(cat "$1/$v/C" 2>/dev/null) || { echo miss; continue; }
+    echo "$a $b $c"
+  done
+`;
 
+/** The sets a reader printed ("a7 b7 c7") whose parts disagree. */
+function mixedSets(sets: string[]): string[] {
+  return sets.filter((line) => {
+    const [a, b, c] = line.split(" ");
+    return b !== a?.replace("a", "b") || c !== a?.replace("a", "c");
+  });
+}
+
+describe("renderSecrets: atomic swap", () => {
   it("never shows a reader a mix of old and new values", async () => {
     await render({ A: "a0", B: "b0", C: "c0" });
-    const child = spawn("sh", ["-c", reader, "sh", dir], {
+    const child = spawn("sh", ["-c", readerScript, "sh", dir], {
       stdio: ["ignore", "pipe", "inherit"],
     });
     let output = "";
@@ -328,12 +343,164 @@ describe("renderSecrets: atomic swap", () => {
     await exited;
 
     const sets = output.split("\n").filter((line) => line && line !== "miss");
-    const mixed = sets.filter((line) => {
-      const [a, b, c] = line.split(" ");
-      return b !== a?.replace("a", "b") || c !== a?.replace("a", "c");
-    });
     expect(generation).toBeGreaterThan(50);
     expect(new Set(sets).size).toBeGreaterThan(10);
-    expect(mixed).toEqual([]);
+    expect(mixedSets(sets)).toEqual([]);
+  });
+});
+
+// ---- Through the built bundle ------------------------------------------
+
+describe("--render through the bundle", () => {
+  let sources = "";
+  beforeEach(() => {
+    sources = path.join(scratch, `sources-${counter}`);
+    fs.mkdirSync(sources);
+  });
+
+  /** Writes the source secret `app.json` atomically, as a mounted volume would change. */
+  function writeSource(values: Record<string, string>) {
+    const temp = path.join(sources, ".app.json.tmp");
+    fs.writeFileSync(temp, JSON.stringify(values));
+    fs.renameSync(temp, path.join(sources, "app.json"));
+  }
+
+  function sourceEnv(names: string[], extra: Record<string, string> = {}) {
+    return baseEnv({
+      SECRET_ENTRYPOINT_FILE_ROOTS: sources,
+      SECRET_ENTRYPOINT_LOG_LEVEL: "debug",
+      ...Object.fromEntries(
+        names.map((name) => [
+          name,
+          `file:${sources}/app.json#${name.toLowerCase()}`,
+        ]),
+      ),
+      ...extra,
+    });
+  }
+
+  function startRefresh(names: string[], interval: string) {
+    const child = spawn(
+      process.execPath,
+      [bundle, "--render", dir, "--refresh", interval],
+      { env: sourceEnv(names), stdio: ["ignore", "ignore", "pipe"] },
+    );
+    let stderr = "";
+    child.stderr.setEncoding("utf8").on("data", (chunk) => (stderr += chunk));
+    const exited = new Promise<number | null>((resolve) =>
+      child.on("close", (code) => resolve(code)),
+    );
+    return { child, exited, stderr: () => stderr };
+  }
+
+  async function until(check: () => boolean, what: string) {
+    const deadline = Date.now() + 10_000;
+    while (!check()) {
+      if (Date.now() > deadline)
+        throw new Error(`timed out waiting for ${what}`);
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+  }
+
+  function events(stderr: string, event: string) {
+    return logLines(stderr).filter((line) => line.event === event);
+  }
+
+  it.each([
+    ["files", "A", "a-1\n'quoted'"],
+    ["env", "secrets.env", "A='a-1\n'\\''quoted'\\'''\nB='b=#$'\n"],
+    [
+      "json",
+      "secrets.json",
+      '{\n  "A": "a-1\\n\'quoted\'",\n  "B": "b=#$"\n}\n',
+    ],
+  ])("renders the %s format", async (format, file, content) => {
+    writeSource({ a: "a-1\n'quoted'", b: "b=#$" });
+    const result = await runEntrypoint(["--render", dir], {
+      env: sourceEnv(["A", "B"], { SECRET_ENTRYPOINT_RENDER_FORMAT: format }),
+    });
+    expect(result.code).toBe(0);
+    expect(fs.readFileSync(path.join(dir, file), "utf8")).toBe(content);
+    expect(events(result.stderr, "render.write")).toHaveLength(1);
+    expectNoLeak(result, ["a-1", "b=#$"]);
+  });
+
+  it("sets SECRET_ENTRYPOINT_RENDER_MODE and gives the files to --user", async () => {
+    writeSource({ a: "1" });
+    const asRoot = process.getuid?.() === 0;
+    const result = await runEntrypoint(
+      ["--render", dir, ...(asRoot ? ["--user", "1234:5678"] : [])],
+      { env: sourceEnv(["A"], { SECRET_ENTRYPOINT_RENDER_MODE: "0440" }) },
+    );
+    expect(result.code).toBe(0);
+    const stat = fs.statSync(path.join(dir, "A"));
+    expect(stat.mode & 0o7777).toBe(0o440);
+    if (asRoot) {
+      expect([stat.uid, stat.gid]).toEqual([1234, 5678]);
+    }
+  });
+
+  it("refreshes and rewrites only on change", async () => {
+    writeSource({ a: "1", b: "1" });
+    const run = startRefresh(["A", "B"], "50ms");
+    await until(
+      () => events(run.stderr(), "render.unchanged").length >= 3,
+      "unchanged rounds",
+    );
+    expect(events(run.stderr(), "render.write")).toHaveLength(1);
+    const first = fs.readlinkSync(path.join(dir, "..data"));
+
+    writeSource({ a: "2", b: "2" });
+    await until(
+      () => events(run.stderr(), "render.write").length === 2,
+      "a rewrite",
+    );
+    const unchanged = events(run.stderr(), "render.unchanged").length;
+    await until(
+      () => events(run.stderr(), "render.unchanged").length >= unchanged + 3,
+      "unchanged rounds after the rewrite",
+    );
+    run.child.kill("SIGTERM");
+    expect(await run.exited).toBe(0);
+
+    expect(events(run.stderr(), "render.write")).toHaveLength(2);
+    expect(fs.readFileSync(path.join(dir, "A"), "utf8")).toBe("2");
+    expect(versions()).toEqual([fs.readlinkSync(path.join(dir, "..data"))]);
+    expect(versions()).not.toContain(first);
+  });
+
+  it("never shows a reader a mixed set while refreshing", async () => {
+    writeSource({ a: "a0", b: "b0", c: "c0" });
+    const run = startRefresh(["A", "B", "C"], "10ms");
+    await until(
+      () => fs.existsSync(path.join(dir, "..data")),
+      "the first render",
+    );
+    const reader = spawn("sh", ["-c", readerScript, "sh", dir], {
+      stdio: ["ignore", "pipe", "inherit"],
+    });
+    let output = "";
+    reader.stdout.setEncoding("utf8").on("data", (chunk) => (output += chunk));
+    const readerExited = new Promise((resolve) => reader.on("close", resolve));
+
+    let generation = 0;
+    while (events(run.stderr(), "render.write").length < 60) {
+      generation++;
+      writeSource({
+        a: `a${generation}`,
+        b: `b${generation}`,
+        c: `c${generation}`,
+      });
+      await new Promise((resolve) => setTimeout(resolve, 15));
+      if (generation > 2000) throw new Error("the refresh did not keep up");
+    }
+    fs.writeFileSync(path.join(dir, "stop"), "");
+    await readerExited;
+    run.child.kill("SIGTERM");
+    expect(await run.exited).toBe(0);
+
+    const sets = output.split("\n").filter((line) => line && line !== "miss");
+    expect(new Set(sets).size).toBeGreaterThan(10);
+    expect(mixedSets(sets)).toEqual([]);
   });
 });
