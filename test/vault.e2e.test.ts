@@ -54,6 +54,8 @@ const secrets = [
   "v2-password-old",
   "v2-password-new",
   "kv1-api-key",
+  "rotated-one",
+  "rotated-two",
 ];
 
 let vault: FakeVault;
@@ -70,6 +72,9 @@ async function startVault(options: FakeVaultOptions = {}) {
   server.writeKv("secret", "app", { password: "v2-password-old" });
   server.writeKv("secret", "app", { password: "v2-password-new", n: 7 });
   server.writeKv("kv", "app", { api_key: "kv1-api-key" });
+  server.writeKv("secret", "rotated", { k: "rotated-one" });
+  server.writeKv("secret", "rotated", { k: "rotated-two" });
+  server.deleteKvVersion("secret", "rotated", 2);
   server.addKubernetesRole("app", saJwt, ["app"]);
   server.addAppRole(roleId, secretId, ["app"]);
   server.addJwtRole("ci", oidcJwt, ["app"]);
@@ -257,6 +262,11 @@ describe("auth methods", () => {
           SECRET_ENTRYPOINT_VAULT_AUTH: method,
           ...settings(),
           SECRET_ENTRYPOINT_KEEP_ENV: "VAULT_ADDR",
+          // Every log line there is, including any library's debug output.
+          // (NODE_DEBUG=http is left out: Node itself prints headers then,
+          // and warns that it does.)
+          SECRET_ENTRYPOINT_LOG_LEVEL: "debug",
+          DEBUG: "*",
           PASSWORD: "vault:secret/app#password",
         }),
       );
@@ -420,6 +430,29 @@ describe("failures: exit code, message, and the command never starts", () => {
     expect(fs.existsSync(reportPath)).toBe(false);
   });
 
+  test("a deleted version: exit 66, and the version before it reads", async () => {
+    const { result, reportPath } = await run(
+      vaultEnv({ VAULT_TOKEN: rootToken, X: "vault:secret/rotated#k" }),
+    );
+
+    expect(result.code).toBe(66);
+    expect(errorMessages(result)).toEqual([
+      expect.stringMatching(
+        /^failed to resolve X from vault:secret\/rotated#k: vault secret secret\/rotated: the latest version \(2\) was deleted at \d{4}-\d\d-\d\dT[\d:.]+Z; restore it with vault kv undelete -versions=2 secret\/rotated, or read another with \?version=$/,
+      ),
+    ]);
+    expect(fs.existsSync(reportPath)).toBe(false);
+
+    const older = await run(
+      vaultEnv({
+        VAULT_TOKEN: rootToken,
+        X: "vault:secret/rotated?version=1#k",
+      }),
+    );
+    expect(older.result.code).toBe(0);
+    expect(report(older.reportPath).env.X).toBe("rotated-one");
+  });
+
   test("an unreachable Vault: exit 69", async () => {
     const closed = await FakeVault.start();
     await closed.close();
@@ -463,6 +496,43 @@ describe("failures: exit code, message, and the command never starts", () => {
     expect(vault.count("secret/data/app")).toBe(2);
     expect(vault.count("kv/app")).toBe(2);
     expect(vault.count("database/creds/ro")).toBe(3);
+  });
+});
+
+describe("namespaces", () => {
+  test("VAULT_NAMESPACE scopes the login and the reads", async () => {
+    const server = await FakeVault.start();
+    server.mountKv("secret", 2, { namespace: "team-a" });
+    server.writeKv("secret", "app", { k: "team-a-value" }, "team-a");
+    server.mountKv("secret", 2);
+    server.writeKv("secret", "app", { k: "root-value" });
+    server.addPolicy("app", ["secret/data/app"]);
+    server.addAppRole(roleId, secretId, ["app"], "approle", "team-a");
+    try {
+      const login = {
+        SECRET_ENTRYPOINT_VAULT_AUTH: "approle",
+        SECRET_ENTRYPOINT_VAULT_ROLE_ID: roleId,
+        SECRET_ENTRYPOINT_VAULT_SECRET_ID: secretId,
+        X: "vault:secret/app#k",
+      };
+      const { result, reportPath } = await run(
+        vaultEnv({ ...login, VAULT_NAMESPACE: "team-a" }, server),
+        ["team-a-value", "root-value"],
+      );
+
+      expect(result.code).toBe(0);
+      expect(report(reportPath).env.X).toBe("team-a-value");
+      expect(server.requests.map((r) => r.namespace)).toEqual(
+        server.requests.map(() => "team-a"),
+      );
+      expectNoLeak(result, loginTokens(server));
+
+      // The role lives in team-a only: without the namespace, no login.
+      const outside = await run(vaultEnv(login, server));
+      expect(outside.result.code).toBe(77);
+    } finally {
+      await server.close();
+    }
   });
 });
 

@@ -599,6 +599,21 @@ describe("faults", () => {
     expect(vault.count("secret/data/app")).toBe(1);
   });
 
+  test("a redirect is not followed, exit 78", async () => {
+    vault.inject({
+      path: "secret/data/app",
+      action: { kind: "status", status: 307, errors: [] },
+    });
+    const run = await read(tokenEnv(), ["vault:secret/app"]);
+
+    expect(outcome(run, "vault:secret/app@latest")).toEqual({
+      code: 78,
+      message:
+        "vault secret secret/app: Vault answered with a redirect (307); point VAULT_ADDR at the active node or at the cluster's load balancer (redirects are not followed, so that the token goes to no other host)",
+    });
+    expect(vault.count("secret/data/app")).toBe(1);
+  });
+
   test("a stalled request times out per attempt, exit 69", async () => {
     vault.inject({ path: "secret/data/app", action: { kind: "stall" } });
     const env = tokenEnv({ VAULT_CLIENT_TIMEOUT: "300ms" });

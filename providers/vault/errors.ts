@@ -96,6 +96,12 @@ export function otherStatusError(
   error: VaultRequestError,
 ): EntrypointError {
   const status = statusOf(error);
+  if (status !== undefined && status >= 300 && status < 400) {
+    return fail(
+      `${subject}: Vault answered with a redirect (${status}); point VAULT_ADDR at the active node or at the cluster's load balancer (redirects are not followed, so that the token goes to no other host)`,
+      ExitCode.config,
+    );
+  }
   const code: ExitCodeValue =
     status === 401 || status === 403 ? ExitCode.denied : ExitCode.invalid;
   return fail(`${subject}: Vault rejected the request: ${error.message}`, code);

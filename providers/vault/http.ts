@@ -1,5 +1,6 @@
 /**
- * Requests to Vault through node-vault, with a timeout per attempt inside
+ * Requests to Vault through node-vault (on our own transport, see
+ * transport.ts), with a timeout per attempt inside
  * the run's deadline and retries with backoff and jitter on what may pass:
  * network errors, 5xx, 429 and 412 (a performance standby that has not yet
  * caught up). Failures become a `VaultRequestError` that holds the status and
@@ -12,6 +13,7 @@ import https from "node:https";
 import nodeVault from "node-vault";
 
 import type { VaultSettings } from "./settings.ts";
+import { transport } from "./transport.ts";
 
 /** Why a request failed, in terms that carry no credential. */
 export type Failure =
@@ -83,10 +85,10 @@ export class VaultHttp {
     this.#client = nodeVault({
       endpoint: settings.address.href.replace(/\/+$/, ""),
       debug: mute,
+      "request-promise": transport,
     });
     // node-vault falls back to VAULT_TOKEN, VAULT_NAMESPACE and VAULT_PREFIX
-    // from process.env, and to VAULT_SKIP_VERIFY for its own agent (which
-    // our agents replace on every request); only our settings decide.
+    // from process.env; only our settings decide.
     const loose = this.#client as unknown as Record<string, unknown>;
     loose["token"] = undefined;
     loose["pathPrefix"] = "";
@@ -127,19 +129,18 @@ export class VaultHttp {
     if (timeout <= 0 || policy.signal.aborted) return { kind: "deadline" };
 
     this.#client.token = this.token ?? "";
-    const request = this.#client.request({
-      path: `/${call.path}`,
-      method: call.method,
-      ...(call.body === undefined ? {} : { json: call.body }),
-      timeout,
-      httpAgent: this.#httpAgent,
-      httpsAgent: this.#httpsAgent,
-    });
     try {
-      const body: unknown = await abortable(request, policy.signal);
+      const body: unknown = await this.#client.request({
+        path: `/${call.path}`,
+        method: call.method,
+        ...(call.body === undefined ? {} : { json: call.body }),
+        timeout,
+        signal: policy.signal,
+        agents: { http: this.#httpAgent, https: this.#httpsAgent },
+      });
       return { kind: "ok", body };
     } catch (error) {
-      return classify(error);
+      return policy.signal.aborted ? { kind: "deadline" } : classify(error);
     }
   }
 }
@@ -178,38 +179,13 @@ function sleep(ms: number, signal: AbortSignal): Promise<void> {
   });
 }
 
-// node-vault takes no AbortSignal: the run stops waiting at its deadline and
-// leaves the request to its own timeout.
-function abortable<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
-  if (signal.aborted) return Promise.reject(new DeadlineError());
-
-  return new Promise((resolve, reject) => {
-    const onAbort = () => reject(new DeadlineError());
-    signal.addEventListener("abort", onAbort, { once: true });
-    promise.then(
-      (value) => {
-        signal.removeEventListener("abort", onAbort);
-        resolve(value);
-      },
-      (error: unknown) => {
-        signal.removeEventListener("abort", onAbort);
-        reject(error instanceof Error ? error : new Error(String(error)));
-      },
-    );
-  });
-}
-
-class DeadlineError extends Error {}
-
 // TLS failures have OpenSSL's or Node's codes; they need a configuration
 // change, so they are not retried.
 const tlsCode =
   /CERT|SSL|TLS|UNABLE_TO_|SIGNATURE|ALTNAME|HOSTNAME|ISSUER|SELF_SIGNED/;
 
-/** Turns what node-vault or axios threw into a failure without secrets. */
+/** Turns what node-vault or the transport threw into a failure without secrets. */
 function classify(error: unknown): Failure {
-  if (error instanceof DeadlineError) return { kind: "deadline" };
-
   const record = (error ?? {}) as Record<string, unknown>;
   const response = record["response"] as
     { statusCode?: unknown; body?: unknown } | undefined;
@@ -223,12 +199,7 @@ function classify(error: unknown): Failure {
   }
 
   const code = typeof record["code"] === "string" ? record["code"] : "";
-  const message =
-    typeof record["message"] === "string" ? record["message"] : "";
   if (tlsCode.test(code)) return { kind: "tls", code, reason: tlsReason(code) };
-  if (code === "ECONNABORTED" || /timeout/i.test(message)) {
-    return { kind: "network", code: "ETIMEDOUT" };
-  }
   return { kind: "network", code: code || "EUNKNOWN" };
 }
 

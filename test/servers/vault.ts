@@ -266,8 +266,9 @@ export class FakeVault {
     secretId: string | undefined,
     policies: string[],
     mount = "approle",
+    namespace = "",
   ): void {
-    this.#authMount(mount, "approle").roles.set(roleId, {
+    this.#authMount(mount, "approle", namespace).roles.set(roleId, {
       type: "approle",
       name: `role-${roleId.slice(0, 4)}`,
       ...(secretId === undefined ? {} : { secretId }),
@@ -567,8 +568,8 @@ export class FakeVault {
     return entry;
   }
 
-  #authMount(path: string, type: AuthMount["type"]): AuthMount {
-    const key = mountKey("", path);
+  #authMount(path: string, type: AuthMount["type"], namespace = ""): AuthMount {
+    const key = mountKey(namespace, path);
     const mount = this.#auth.get(key) ?? { type, roles: new Map() };
     this.#auth.set(key, mount);
     return mount;
