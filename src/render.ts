@@ -6,8 +6,8 @@
  * The layout is the one kubelet's AtomicWriter gives secret volumes, so tools
  * that already cope with Kubernetes secret volumes cope with ours:
  *
- *   DIR/..2025_01_31_12_00_00.123456789.AbCdEf/   one version of the set
- *   DIR/..data -> ..2025_01_31_12_00_00.123456789.AbCdEf
+ *   DIR/..2025_01_31_12_00_00.123456789.1a2b3c4d/   one version of the set
+ *   DIR/..data -> ..2025_01_31_12_00_00.123456789.1a2b3c4d
  *   DIR/DB_PASSWORD -> ..data/DB_PASSWORD         one link per entry
  *
  * A new version is written in full into a fresh directory, then `..data` is
@@ -16,6 +16,9 @@
  * `json` formats) sees either the old set or the new one, never a mix. The
  * old version is removed afterwards; a reader still inside it gets ENOENT
  * and reads again, as with Kubernetes.
+ *
+ * One renderer owns a DIR: two processes rendering into the same DIR would
+ * remove each other's versions.
  */
 import { isUtf8 } from "node:buffer";
 import { randomBytes } from "node:crypto";
@@ -34,7 +37,7 @@ export interface RenderOptions {
   format: "files" | "env" | "json";
   /** Mode of the rendered files, e.g. 0o400. */
   mode: number;
-  /** Owner of the rendered files and their directory, when given. */
+  /** Owner of the rendered files, when given (needs root or CAP_CHOWN). */
   uid?: number;
   gid?: number;
 }
@@ -99,7 +102,7 @@ async function writeIfChanged(
     "info",
     "render.write",
     { dir, format: options.format, entries, version },
-    `rendered ${entries.length} files into ${dir}`,
+    `rendered ${entries.length} ${entries.length === 1 ? "file" : "files"} into ${dir}`,
   );
   return { changed: true };
 }
@@ -145,10 +148,15 @@ function toText(name: string, value: Buffer, format: "env" | "json"): string {
   return value.toString("utf8");
 }
 
-/** The version directory `..data` points to, or null before the first render. */
+/**
+ * The version directory `..data` points to, or null before the first render
+ * or when it points anywhere but to a version beside it (then a new version
+ * replaces it, and nothing outside DIR is read).
+ */
 async function currentVersion(dir: string): Promise<string | null> {
   try {
-    return await fs.readlink(path.join(dir, dataLink));
+    const target = await fs.readlink(path.join(dir, dataLink));
+    return isVersionName(target) && !target.includes("/") ? target : null;
   } catch (error) {
     if (isErrno(error, "ENOENT")) {
       return null;

@@ -218,6 +218,17 @@ describe("renderSecrets: rewrites", () => {
     expect(versions()).toEqual([fs.readlinkSync(path.join(dir, "..data"))]);
   });
 
+  it("replaces a ..data that points out of DIR without reading there", async () => {
+    const outside = path.join(scratch, `outside-${counter}`);
+    fs.mkdirSync(outside);
+    fs.writeFileSync(path.join(outside, "A"), "1", { mode: 0o400 });
+    fs.mkdirSync(dir);
+    fs.symlinkSync(outside, path.join(dir, "..data"));
+    expect(await render({ A: "1" })).toEqual({ changed: true });
+    expect(versions()).toEqual([fs.readlinkSync(path.join(dir, "..data"))]);
+    expect(fs.readFileSync(path.join(outside, "A"), "utf8")).toBe("1");
+  });
+
   it("restores missing links when nothing else changed", async () => {
     await render({ A: "1" });
     fs.rmSync(path.join(dir, "A"));
@@ -233,7 +244,7 @@ describe("renderSecrets: rewrites", () => {
       .split("\n")
       .map((line) => JSON.parse(line) as Record<string, unknown>);
     expect(lines.map((line) => [line.event, line.msg])).toEqual([
-      ["render.write", `rendered 1 files into ${dir}`],
+      ["render.write", `rendered 1 file into ${dir}`],
       ["render.unchanged", "rendered secrets are unchanged"],
     ]);
     expect(lines[0]).toMatchObject({ dir, format: "files", entries: ["A"] });
