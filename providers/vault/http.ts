@@ -140,7 +140,15 @@ export class VaultHttp {
       });
       return { kind: "ok", body };
     } catch (error) {
-      return policy.signal.aborted ? { kind: "deadline" } : classify(error);
+      const failure = classify(error);
+      // An attempt whose timeout the deadline cut short ran out of run, not
+      // of patience: the two timers may fire in either order.
+      const cut = timeout < this.#timeoutMs;
+      const timedOut =
+        failure.kind === "network" && failure.code === "ETIMEDOUT";
+      return policy.signal.aborted || (cut && timedOut)
+        ? { kind: "deadline" }
+        : failure;
     }
   }
 }
