@@ -26,7 +26,7 @@ import type { Session } from "./vault/auth.ts";
 import { VaultHttp } from "./vault/http.ts";
 import { MountCache, readSecret } from "./vault/read.ts";
 import type { ReadDeps } from "./vault/read.ts";
-import { readSettings } from "./vault/settings.ts";
+import { readSettings, unknownSettings } from "./vault/settings.ts";
 import type { VaultSettings } from "./vault/settings.ts";
 import { readTlsMaterial } from "./vault/tls.ts";
 
@@ -63,7 +63,7 @@ async function connect(
   context: ReadContext,
 ): Promise<Connection> {
   const settings = readSettings(env);
-  warnAboutTransport(settings, context.logger);
+  warnAboutSettings(env, settings, context.logger);
   const http = new VaultHttp(settings, await readTlsMaterial(settings.tls));
   try {
     const session = await authenticate({ settings, http, env, ...context });
@@ -76,7 +76,17 @@ async function connect(
   }
 }
 
-function warnAboutTransport(settings: VaultSettings, logger: Logger) {
+function warnAboutSettings(
+  env: NodeJS.ProcessEnv,
+  settings: VaultSettings,
+  logger: Logger,
+) {
+  for (const name of unknownSettings(env)) {
+    logger.warn(
+      { event: "options.unknown", variable: name },
+      `${name} is not a setting of the vault provider and is ignored; see docs/vault.md for the valid ones`,
+    );
+  }
   const address = settings.address;
   if (settings.tls.skipVerify) {
     logger.warn(

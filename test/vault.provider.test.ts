@@ -735,7 +735,7 @@ describe("settings", () => {
     expect(vault.requests).toEqual([]);
   });
 
-  test("plain http to another host and skip-verify log warnings", async () => {
+  test("unknown settings, plain http to another host and skip-verify log warnings", async () => {
     const lines: string[] = [];
     const logger = pino(
       { level: "warn" },
@@ -747,6 +747,7 @@ describe("settings", () => {
         VAULT_TOKEN: appToken,
         VAULT_SKIP_VERIFY: "true",
         VAULT_MAX_RETRIES: "0",
+        SECRET_ENTRYPOINT_VAULT_ROLEID: "typo",
       },
       logger,
       fileRoots: [],
@@ -763,6 +764,7 @@ describe("settings", () => {
 
     const messages = lines.map((line) => JSON.parse(line).msg as string);
     expect(messages).toEqual([
+      "SECRET_ENTRYPOINT_VAULT_ROLEID is not a setting of the vault provider and is ignored; see docs/vault.md for the valid ones",
       "VAULT_SKIP_VERIFY is set: Vault's certificate is not checked, so anyone on the network path can read the token and the secrets",
       "VAULT_ADDR is plain http:// to another host: the token and the secrets cross the network unencrypted; use https://",
     ]);

@@ -59,6 +59,34 @@ type Env = NodeJS.ProcessEnv;
 
 const prefix = "SECRET_ENTRYPOINT_VAULT_";
 
+/** Every SECRET_ENTRYPOINT_VAULT_* setting, for catching typos. */
+export const settingNames = [
+  "AUTH",
+  "AUTH_PATH",
+  "ROLE",
+  "TOKEN_FILE",
+  "KUBERNETES_TOKEN_FILE",
+  "ROLE_ID",
+  "ROLE_ID_FILE",
+  "SECRET_ID",
+  "SECRET_ID_FILE",
+  "JWT_FILE",
+  "LOGIN_WAIT",
+  "CONCURRENCY",
+  "REVOKE",
+].map((name) => `${prefix}${name}`);
+
+/**
+ * SECRET_ENTRYPOINT_VAULT_* variables that are no setting: the core leaves
+ * this prefix to the provider, and a misspelt name would otherwise be
+ * ignored without a word.
+ */
+export function unknownSettings(env: Env): string[] {
+  return Object.keys(env).filter(
+    (name) => name.startsWith(prefix) && !settingNames.includes(name),
+  );
+}
+
 // Where Kubernetes mounts the pod's service account token.
 export const defaultKubernetesTokenFile =
   "/var/run/secrets/kubernetes.io/serviceaccount/token";
