@@ -37,8 +37,7 @@ export interface SecretRequest {
 
 /** The result of one read: the secret, or why it could not be had. */
 export type ReadResult =
-  | { ok: true; secret: Secret }
-  | { ok: false; error: EntrypointError };
+  { ok: true; secret: Secret } | { ok: false; error: EntrypointError };
 
 /** What every read gets from the run. */
 export interface ReadContext {

@@ -188,10 +188,14 @@ export function writeValueFiles(
   if (files.length === 0) return;
 
   try {
+    // Without CAP_DAC_OVERRIDE and CAP_FOWNER, as in a locked-down
+    // container, root may only write into and chmod a folder it owns: it
+    // takes the folder (back) first and gives it away last.
     fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
-    fs.chownSync(dir, owner.uid, owner.gid);
+    fs.chownSync(dir, process.geteuid!(), process.getegid!());
     fs.chmodSync(dir, 0o700);
     for (const file of files) writeValueFile(file, owner);
+    fs.chownSync(dir, owner.uid, owner.gid);
   } catch (error) {
     if (error instanceof EntrypointError) throw error;
 

@@ -102,7 +102,8 @@ export function scan(
 
 function targetUser(options: Options, logger: Logger): TargetUser | undefined {
   if (options.user === undefined) {
-    if (process.geteuid!() === 0 && !options.check) {
+    const runsCommand = !options.check && options.command.length > 0;
+    if (process.geteuid!() === 0 && runsCommand) {
       logEvent(
         logger,
         "warn",
