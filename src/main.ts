@@ -119,14 +119,14 @@ function targetUser(options: Options, logger: Logger): TargetUser | undefined {
   return target;
 }
 
-/** Resolves every reference and fails on the first that failed. */
-export async function resolve(
+/** Resolves every reference; a failed one is in the result, not thrown. */
+function resolveAll(
   plan: Plan,
   environment: NodeJS.ProcessEnv,
   options: Options,
   logger: Logger,
 ): Promise<Resolution> {
-  const resolution = await resolveBindings(plan.bindings, {
+  return resolveBindings(plan.bindings, {
     env: environment,
     logger,
     timeoutMs: options.timeoutMs,
@@ -134,6 +134,16 @@ export async function resolve(
     fileTrim: options.fileTrim,
     ...(options.mock === undefined ? {} : { mock: options.mock }),
   });
+}
+
+/** Resolves every reference, logs every failure and throws the first. */
+export async function resolve(
+  plan: Plan,
+  environment: NodeJS.ProcessEnv,
+  options: Options,
+  logger: Logger,
+): Promise<Resolution> {
+  const resolution = await resolveAll(plan, environment, options, logger);
   for (const result of resolution.results) {
     const { outcome } = result;
     if (outcome.status === "failed") {
@@ -173,14 +183,7 @@ async function check(
   options: Options,
   logger: Logger,
 ): Promise<number> {
-  const resolution = await resolveBindings(plan.bindings, {
-    env: environment,
-    logger,
-    timeoutMs: options.timeoutMs,
-    fileRoots: options.fileRoots,
-    fileTrim: options.fileTrim,
-    ...(options.mock === undefined ? {} : { mock: options.mock }),
-  });
+  const resolution = await resolveAll(plan, environment, options, logger);
   const rows = checkRows(resolution);
   process.stdout.write(formatReport(rows, options.format));
   const failure = firstFailure(resolution);

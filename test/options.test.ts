@@ -1,3 +1,5 @@
+import fs from "node:fs";
+
 import { describe, expect, test } from "vitest";
 
 import {
@@ -164,6 +166,25 @@ test("the help text lists every option and its environment form", () => {
     if (!("cliOnly" in spec)) {
       expect(help).toContain(
         `SECRET_ENTRYPOINT_${spec.name.toUpperCase().replaceAll("-", "_")}`,
+      );
+    }
+  }
+});
+
+test("the README's option table lists every option and its environment form", () => {
+  const readme = fs.readFileSync(
+    new URL("../README.md", import.meta.url),
+    "utf8",
+  );
+  for (const spec of optionSpecs) {
+    const flag =
+      "placeholder" in spec
+        ? `--${spec.name} ${spec.placeholder}`
+        : `--${spec.name}`;
+    expect(readme).toContain(`| \`${flag}\``);
+    if (!("cliOnly" in spec)) {
+      expect(readme).toContain(
+        `\`SECRET_ENTRYPOINT_${spec.name.toUpperCase().replaceAll("-", "_")}\``,
       );
     }
   }
