@@ -9,11 +9,14 @@ import { main } from "./main.ts";
 
 const internalErrorCode = 70;
 
-async function run(): Promise<void> {
+// process.exit rather than waiting for the event loop to drain: a client's
+// keep-alive socket must not hold a finished check or render open. stdout
+// and stderr are files or pipes here, which Node writes synchronously.
+async function run(): Promise<never> {
   try {
-    process.exitCode = await main(process.argv.slice(2), process.env);
+    process.exit(await main(process.argv.slice(2), process.env));
   } catch (error) {
-    process.exitCode = await report(error);
+    process.exit(await report(error));
   }
 }
 
