@@ -380,9 +380,9 @@ const faults: FaultCase[] = [
   {
     name: "a bad SECRET_ENTRYPOINT_AWS_MAX_ATTEMPTS",
     env: { SECRET_ENTRYPOINT_AWS_MAX_ATTEMPTS: "0" },
-    code: 64,
+    code: 78,
     message:
-      "failed to resolve DB from awssm:prod/db#password: SECRET_ENTRYPOINT_AWS_MAX_ATTEMPTS=0 is not a whole number from 1 to 99",
+      "failed to resolve DB from awssm:prod/db#password: SECRET_ENTRYPOINT_AWS_MAX_ATTEMPTS=0 is not a whole number from 1 to 99; set the attempts per call, e.g. 3, or unset it to leave them to the SDK",
   },
 ];
 

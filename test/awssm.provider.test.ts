@@ -454,24 +454,26 @@ describe("faults", () => {
     expect(fake.count("GetSecretValue")).toBe(1);
   });
 
-  it("rejects a bad SECRET_ENTRYPOINT_AWS_MAX_ATTEMPTS with exit 64", () => {
-    stubAwsEnv({ SECRET_ENTRYPOINT_AWS_MAX_ATTEMPTS: "many" });
+  it.each(["many", "0", "100", "-1", "1.5", " 3"])(
+    "rejects SECRET_ENTRYPOINT_AWS_MAX_ATTEMPTS=%j with exit 78",
+    (raw) => {
+      stubAwsEnv({ SECRET_ENTRYPOINT_AWS_MAX_ATTEMPTS: raw });
 
-    expect(() =>
-      create({
-        env: process.env,
-        logger: testLogger(),
-        fileRoots: [],
-        fileTrim: true,
-      }),
-    ).toThrow(
-      expect.objectContaining({
-        exitCode: 64,
-        message:
-          "SECRET_ENTRYPOINT_AWS_MAX_ATTEMPTS=many is not a whole number from 1 to 99",
-      }),
-    );
-  });
+      expect(() =>
+        create({
+          env: process.env,
+          logger: testLogger(),
+          fileRoots: [],
+          fileTrim: true,
+        }),
+      ).toThrow(
+        expect.objectContaining({
+          exitCode: 78,
+          message: `SECRET_ENTRYPOINT_AWS_MAX_ATTEMPTS=${raw} is not a whole number from 1 to 99; set the attempts per call, e.g. 3, or unset it to leave them to the SDK`,
+        }),
+      );
+    },
+  );
 
   it.each([
     [

@@ -34,7 +34,7 @@ import {
   type Report,
   type RunResult,
 } from "./support/run.ts";
-import { createPki, type TestPki } from "./support/tls.ts";
+import { useTlsVaults } from "./support/tls.ts";
 
 const rootToken = "hvs.e2e-root-token";
 const appToken = "hvs.e2e-app-token";
@@ -406,9 +406,20 @@ describe("failures: exit code, message, and the command never starts", () => {
         "failed to resolve X from vault:secret/app: VAULT_ADDR is not set; set it to the Vault server's address, e.g. VAULT_ADDR=https://vault.example.com:8200",
     },
     {
+      name: "a malformed VAULT_SKIP_VERIFY",
+      env: {
+        VAULT_TOKEN: appToken,
+        VAULT_SKIP_VERIFY: "maybe",
+        X: "vault:secret/app",
+      },
+      code: 78,
+      message:
+        "failed to resolve X from vault:secret/app: VAULT_SKIP_VERIFY=maybe is not a boolean; use true or false (or 1, 0, t, f)",
+    },
+    {
       name: "an unknown auth method",
       env: { SECRET_ENTRYPOINT_VAULT_AUTH: "github", X: "vault:secret/app" },
-      code: 64,
+      code: 78,
       message:
         "failed to resolve X from vault:secret/app: SECRET_ENTRYPOINT_VAULT_AUTH=github is not an auth method; use one of token, kubernetes, approle, jwt",
     },
@@ -499,6 +510,70 @@ describe("failures: exit code, message, and the command never starts", () => {
   });
 });
 
+describe("a credential that cannot go into a request: exit 78 at once", () => {
+  // Not a token the fake knows: only the checks stand between it and the
+  // output. Each part is checked, and the JSON-escaped whole.
+  const head = "hvs.e2e-unsendable-head";
+  const tail = "e2e-unsendable-tail";
+  const tokenForm = "a Vault token is printable ASCII without spaces";
+  const rows: Array<{
+    name: string;
+    env: () => Record<string, string>;
+    value: string;
+    message: () => string;
+  }> = [
+    {
+      name: "VAULT_TOKEN with CR LF inside",
+      env: () => ({ VAULT_TOKEN: `${head}\r\n${tail}` }),
+      value: `${head}\r\n${tail}`,
+      message: () =>
+        `failed to resolve X from vault:secret/app#password: VAULT_TOKEN holds a character a Vault token cannot have (U+000D at character ${head.length + 1}); ${tokenForm}: set VAULT_TOKEN to the token alone`,
+    },
+    {
+      name: "VAULT_TOKEN with a non-ASCII character",
+      env: () => ({ VAULT_TOKEN: `${head}\u20ac${tail}` }),
+      value: `${head}\u20ac${tail}`,
+      message: () =>
+        `failed to resolve X from vault:secret/app#password: VAULT_TOKEN holds a character a Vault token cannot have (U+20AC at character ${head.length + 1}); ${tokenForm}: set VAULT_TOKEN to the token alone`,
+    },
+    {
+      name: "a token file with CR LF line ends and a second line",
+      env: () => ({
+        SECRET_ENTRYPOINT_VAULT_TOKEN_FILE: write(
+          "token",
+          `${head}\r\n${tail}\r\n`,
+        ),
+      }),
+      value: `${head}\r\n${tail}`,
+      message: () =>
+        `failed to resolve X from vault:secret/app#password: ${dir}/token (SECRET_ENTRYPOINT_VAULT_TOKEN_FILE) holds a character a Vault token cannot have (U+000D at character ${head.length + 1}); ${tokenForm}: ${dir}/token should hold the token alone, a final newline allowed`,
+    },
+    {
+      name: "a JWT file with a line break inside",
+      env: () => ({
+        SECRET_ENTRYPOINT_VAULT_AUTH: "jwt",
+        SECRET_ENTRYPOINT_VAULT_ROLE: "ci",
+        SECRET_ENTRYPOINT_VAULT_JWT_FILE: write("jwt", `${head}\n${tail}\n`),
+      }),
+      value: `${head}\n${tail}`,
+      message: () =>
+        `failed to resolve X from vault:secret/app#password: ${dir}/jwt (SECRET_ENTRYPOINT_VAULT_JWT_FILE) holds a character a JWT cannot have (U+000A at character ${head.length + 1}); a JWT is printable ASCII without spaces: ${dir}/jwt should hold the JWT alone, a final newline allowed`,
+    },
+  ];
+
+  test.each(rows)("$name", async (row) => {
+    const { result, reportPath } = await run(
+      vaultEnv({ ...row.env(), X: "vault:secret/app#password" }),
+      [head, tail, JSON.stringify(row.value).slice(1, -1)],
+    );
+
+    expect(result.code).toBe(78);
+    expect(errorMessages(result)).toEqual([row.message()]);
+    expect(vault.requests).toEqual([]);
+    expect(fs.existsSync(reportPath)).toBe(false);
+  });
+});
+
 describe("namespaces", () => {
   test("VAULT_NAMESPACE scopes the login and the reads", async () => {
     const server = await FakeVault.start();
@@ -537,40 +612,17 @@ describe("namespaces", () => {
 });
 
 describe("TLS", () => {
-  let pki: TestPki;
-  let secure: FakeVault;
-  let mutual: FakeVault;
-
-  beforeAll(async () => {
-    pki = createPki();
-    const cert = fs.readFileSync(pki.serverCert);
-    const key = fs.readFileSync(pki.serverKey);
-    secure = await startVault({ tls: { cert, key } });
-    mutual = await startVault({
-      tls: {
-        cert,
-        key,
-        ca: fs.readFileSync(pki.caCert),
-        requireClientCert: true,
-      },
-    });
-  });
-
-  afterAll(async () => {
-    await secure.close();
-    await mutual.close();
-    fs.rmSync(pki.dir, { recursive: true, force: true });
-  });
+  const tls = useTlsVaults(startVault);
 
   test("a custom CA", async () => {
     const { result, reportPath } = await run(
       vaultEnv(
         {
           VAULT_TOKEN: appToken,
-          VAULT_CACERT: pki.caCert,
+          VAULT_CACERT: tls.pki.caCert,
           X: "vault:secret/app#password",
         },
-        secure,
+        tls.secure,
       ),
     );
 
@@ -583,16 +635,16 @@ describe("TLS", () => {
       vaultEnv(
         {
           VAULT_TOKEN: appToken,
-          VAULT_CACERT: pki.otherCaCert,
+          VAULT_CACERT: tls.pki.otherCaCert,
           X: "vault:secret/app#password",
         },
-        secure,
+        tls.secure,
       ),
     );
 
     expect(result.code).toBe(78);
     expect(errorMessages(result)).toEqual([
-      `failed to resolve X from vault:secret/app#password: vault secret secret/app: TLS connection to ${secure.address} failed: Vault's certificate is not signed by a trusted CA (UNABLE_TO_VERIFY_LEAF_SIGNATURE); ${tlsHint}`,
+      `failed to resolve X from vault:secret/app#password: vault secret secret/app: TLS connection to ${tls.secure.address} failed: Vault's certificate is not signed by a trusted CA (UNABLE_TO_VERIFY_LEAF_SIGNATURE); ${tlsHint}`,
     ]);
     expect(fs.existsSync(reportPath)).toBe(false);
   });
@@ -605,7 +657,7 @@ describe("TLS", () => {
           VAULT_CACERT: path.join(dir, "missing.pem"),
           X: "vault:secret/app#password",
         },
-        secure,
+        tls.secure,
       ),
     );
 
@@ -618,7 +670,7 @@ describe("TLS", () => {
 
   test("a client certificate, and its absence", async () => {
     const base = {
-      VAULT_CACERT: pki.caCert,
+      VAULT_CACERT: tls.pki.caCert,
       SECRET_ENTRYPOINT_VAULT_AUTH: "approle",
       SECRET_ENTRYPOINT_VAULT_ROLE_ID: roleId,
       SECRET_ENTRYPOINT_VAULT_SECRET_ID: secretId,
@@ -628,22 +680,22 @@ describe("TLS", () => {
       vaultEnv(
         {
           ...base,
-          VAULT_CLIENT_CERT: pki.clientCert,
-          VAULT_CLIENT_KEY: pki.clientKey,
+          VAULT_CLIENT_CERT: tls.pki.clientCert,
+          VAULT_CLIENT_KEY: tls.pki.clientKey,
         },
-        mutual,
+        tls.mutual,
       ),
     );
     expect(withCert.result.code).toBe(0);
     expect(report(withCert.reportPath).env.X).toBe("v2-password-new");
-    expect(mutual.loginTokens().at(-1)!.revoked).toBe(true);
-    expectNoLeak(withCert.result, loginTokens(mutual));
+    expect(tls.mutual.loginTokens().at(-1)!.revoked).toBe(true);
+    expectNoLeak(withCert.result, loginTokens(tls.mutual));
     fs.rmSync(withCert.reportPath);
 
-    const without = await run(vaultEnv(base, mutual));
+    const without = await run(vaultEnv(base, tls.mutual));
     expect(without.result.code).toBe(78);
     expect(errorMessages(without.result)).toEqual([
-      `failed to resolve X from vault:secret/app#password: vault login with approle auth at auth/approle: TLS connection to ${mutual.address} failed: Vault requires a client certificate (ERR_SSL_TLSV13_ALERT_CERTIFICATE_REQUIRED); ${tlsHint}`,
+      `failed to resolve X from vault:secret/app#password: vault login with approle auth at auth/approle: TLS connection to ${tls.mutual.address} failed: Vault requires a client certificate (ERR_SSL_TLSV13_ALERT_CERTIFICATE_REQUIRED); ${tlsHint}`,
     ]);
     expect(fs.existsSync(without.reportPath)).toBe(false);
   });

@@ -15,8 +15,8 @@ import { tlsHint } from "../providers/vault/errors.ts";
 import type { ReadResult, SecretRequest } from "../providers/types.ts";
 import { EntrypointError } from "../src/errors.ts";
 import { parseReference, secretIdentity } from "../src/references.ts";
-import { FakeVault } from "./servers/vault.ts";
-import { createPki, type TestPki } from "./support/tls.ts";
+import { FakeVault, type FakeVaultOptions } from "./servers/vault.ts";
+import { useTlsVaults } from "./support/tls.ts";
 
 const rootToken = "hvs.root-token-for-tests";
 const appToken = "hvs.app-token-for-tests";
@@ -30,7 +30,7 @@ let vault: FakeVault;
 let scratch: string;
 
 /** A fake Vault holding what most tests read. */
-async function startVault(options = {}): Promise<FakeVault> {
+async function startVault(options: FakeVaultOptions = {}): Promise<FakeVault> {
   const server = await FakeVault.start(options);
   server.addToken(rootToken, ["root"]);
   server.addPolicy("app", ["secret/data/app", "kv/*", "database/creds/ro"]);
@@ -661,12 +661,22 @@ describe("settings", () => {
     ],
     [
       { VAULT_ADDR: "vault:8200" },
-      64,
-      "VAULT_ADDR=vault:8200 is not an http:// or https:// address, e.g. https://vault.example.com:8200",
+      78,
+      "VAULT_ADDR=vault:8200 is not a Vault address; use http:// or https://, a host and an optional port, without query or fragment, e.g. https://vault.example.com:8200",
+    ],
+    [
+      { VAULT_ADDR: "https://admin:pa55@vault.example.com:8200/?x=1" },
+      78,
+      "VAULT_ADDR=https://***@vault.example.com:8200/?x=1 is not a Vault address; use http:// or https://, a host and an optional port, without query or fragment, e.g. https://vault.example.com:8200",
+    ],
+    [
+      { VAULT_NAMESPACE: "team-a\r\nX-Other: 1" },
+      78,
+      'VAULT_NAMESPACE="team-a\\r\\nX-Other: 1" holds a character an HTTP header cannot carry (U+000D at character 7); use the namespace path in printable ASCII, e.g. admin/team-a',
     ],
     [
       { SECRET_ENTRYPOINT_VAULT_AUTH: "ldap" },
-      64,
+      78,
       "SECRET_ENTRYPOINT_VAULT_AUTH=ldap is not an auth method; use one of token, kubernetes, approle, jwt",
     ],
     [
@@ -686,32 +696,51 @@ describe("settings", () => {
     ],
     [
       { VAULT_TOKEN: "a", SECRET_ENTRYPOINT_VAULT_TOKEN_FILE: "/t" },
-      64,
+      78,
       "VAULT_TOKEN and SECRET_ENTRYPOINT_VAULT_TOKEN_FILE are both set; set only one of them",
     ],
     [
+      {
+        SECRET_ENTRYPOINT_VAULT_AUTH: "approle",
+        SECRET_ENTRYPOINT_VAULT_ROLE_ID: "a",
+        SECRET_ENTRYPOINT_VAULT_ROLE_ID_FILE: "/r",
+      },
+      78,
+      "SECRET_ENTRYPOINT_VAULT_ROLE_ID and SECRET_ENTRYPOINT_VAULT_ROLE_ID_FILE are both set; set only one of them",
+    ],
+    [
+      { SECRET_ENTRYPOINT_VAULT_AUTH_PATH: "k8s prod" },
+      78,
+      "SECRET_ENTRYPOINT_VAULT_AUTH_PATH=k8s prod is not an auth mount path; give the path the method is enabled at, e.g. kubernetes or k8s-prod",
+    ],
+    [
+      { SECRET_ENTRYPOINT_VAULT_LOGIN_WAIT: "0s" },
+      78,
+      "SECRET_ENTRYPOINT_VAULT_LOGIN_WAIT=0s is not a duration; use e.g. 500ms, 30s, 2m or a number of seconds",
+    ],
+    [
       { VAULT_CLIENT_TIMEOUT: "soon" },
-      64,
+      78,
       "VAULT_CLIENT_TIMEOUT=soon is not a duration; use e.g. 500ms, 30s, 2m or a number of seconds",
     ],
     [
       { VAULT_MAX_RETRIES: "-1" },
-      64,
+      78,
       "VAULT_MAX_RETRIES=-1 is not a whole number from 0 to 10",
     ],
     [
       { SECRET_ENTRYPOINT_VAULT_CONCURRENCY: "0" },
-      64,
+      78,
       "SECRET_ENTRYPOINT_VAULT_CONCURRENCY=0 is not a whole number from 1 to 64",
     ],
     [
       { SECRET_ENTRYPOINT_VAULT_REVOKE: "no" },
-      64,
+      78,
       "SECRET_ENTRYPOINT_VAULT_REVOKE=no is not a boolean; use true or false",
     ],
     [
       { VAULT_SKIP_VERIFY: "yes" },
-      64,
+      78,
       "VAULT_SKIP_VERIFY=yes is not a boolean; use true or false (or 1, 0, t, f)",
     ],
     [
@@ -771,40 +800,104 @@ describe("settings", () => {
   });
 });
 
-describe("TLS", () => {
-  let pki: TestPki;
-  let secure: FakeVault;
-  let mutual: FakeVault;
-
-  beforeAll(async () => {
-    pki = createPki();
-    const cert = fs.readFileSync(pki.serverCert);
-    const key = fs.readFileSync(pki.serverKey);
-    secure = await startVault({ tls: { cert, key } });
-    mutual = await startVault({
-      tls: {
-        cert,
-        key,
-        ca: fs.readFileSync(pki.caCert),
-        requireClientCert: true,
+describe("credentials that cannot be sent", () => {
+  const tokenForm = "a Vault token is printable ASCII without spaces";
+  const rows: Array<{
+    name: string;
+    env: () => Record<string, string>;
+    credential: string;
+    message: () => string;
+  }> = [
+    {
+      name: "VAULT_TOKEN with a CR LF inside",
+      env: () => ({ VAULT_TOKEN: `${appToken}\r\nX-Other: 1` }),
+      credential: appToken,
+      message: () =>
+        `VAULT_TOKEN holds a character a Vault token cannot have (U+000D at character 24); ${tokenForm}: set VAULT_TOKEN to the token alone`,
+    },
+    {
+      name: "VAULT_TOKEN with a non-ASCII character",
+      env: () => ({ VAULT_TOKEN: "hvs.t\u00f6ken-\u20ac" }),
+      credential: "hvs.t",
+      message: () =>
+        `VAULT_TOKEN holds a character a Vault token cannot have (U+00F6 at character 6); ${tokenForm}: set VAULT_TOKEN to the token alone`,
+    },
+    {
+      name: "a token file with a second line",
+      env: () => ({
+        SECRET_ENTRYPOINT_VAULT_TOKEN_FILE: write(
+          "two-lines",
+          `${appToken}\nnext\n`,
+        ),
+      }),
+      credential: appToken,
+      message: () =>
+        `${scratch}/two-lines (SECRET_ENTRYPOINT_VAULT_TOKEN_FILE) holds a character a Vault token cannot have (U+000A at character 24); ${tokenForm}: ${scratch}/two-lines should hold the token alone, a final newline allowed`,
+    },
+    {
+      name: "~/.vault-token with a CR inside",
+      env: () => {
+        const home = path.join(scratch, "home-cr");
+        fs.mkdirSync(home, { recursive: true });
+        fs.writeFileSync(path.join(home, ".vault-token"), `hvs.a\rb\n`);
+        return { VAULT_TOKEN: "", HOME: home };
       },
-    });
-  });
+      credential: "hvs.a",
+      message: () =>
+        `${scratch}/home-cr/.vault-token (the Vault CLI's token file) holds a character a Vault token cannot have (U+000D at character 6); ${tokenForm}: ${scratch}/home-cr/.vault-token should hold the token alone, a final newline allowed`,
+    },
+    {
+      name: "a service account token with a line break inside",
+      env: () => ({
+        SECRET_ENTRYPOINT_VAULT_AUTH: "kubernetes",
+        SECRET_ENTRYPOINT_VAULT_ROLE: "app",
+        SECRET_ENTRYPOINT_VAULT_KUBERNETES_TOKEN_FILE: write(
+          "sa-broken",
+          `${saJwt}\r\n${saJwt}\n`,
+        ),
+      }),
+      credential: saJwt,
+      message: () =>
+        `${scratch}/sa-broken (SECRET_ENTRYPOINT_VAULT_KUBERNETES_TOKEN_FILE) holds a character a JWT cannot have (U+000D at character ${saJwt.length + 1}); a JWT is printable ASCII without spaces: ${scratch}/sa-broken should hold the JWT alone, a final newline allowed`,
+    },
+    {
+      name: "a secret id with a tab inside",
+      env: () => ({
+        SECRET_ENTRYPOINT_VAULT_AUTH: "approle",
+        SECRET_ENTRYPOINT_VAULT_ROLE_ID: roleId,
+        SECRET_ENTRYPOINT_VAULT_SECRET_ID: `f00d\t${secretId}`,
+      }),
+      credential: secretId,
+      message: () =>
+        "SECRET_ENTRYPOINT_VAULT_SECRET_ID holds a character a secret id cannot have (U+0009 at character 5); a secret id is one line without control characters: set SECRET_ENTRYPOINT_VAULT_SECRET_ID to the secret id alone",
+    },
+  ];
 
-  afterAll(async () => {
-    await secure.close();
-    await mutual.close();
-    fs.rmSync(pki.dir, { recursive: true, force: true });
+  test.each(rows)("$name: exit 78 before any request", async (row) => {
+    const env = {
+      VAULT_ADDR: vault.address,
+      VAULT_MAX_RETRIES: "0",
+      ...row.env(),
+    };
+    const error = await failure(read(env, ["vault:secret/app"]));
+
+    expect(error).toEqual({ code: 78, message: row.message() });
+    expect(error.message).not.toContain(row.credential);
+    expect(vault.requests).toEqual([]);
   });
+});
+
+describe("TLS", () => {
+  const tls = useTlsVaults(startVault);
 
   test("a custom CA by file and by folder", async () => {
     const settings: Array<Record<string, string>> = [
-      { VAULT_CACERT: pki.caCert },
-      { VAULT_CAPATH: pki.caDir },
+      { VAULT_CACERT: tls.pki.caCert },
+      { VAULT_CAPATH: tls.pki.caDir },
     ];
     for (const setting of settings) {
       const env = {
-        VAULT_ADDR: secure.address,
+        VAULT_ADDR: tls.secure.address,
         VAULT_TOKEN: appToken,
         ...setting,
       };
@@ -819,9 +912,9 @@ describe("TLS", () => {
 
   test("VAULT_TLS_SERVER_NAME checks the certificate against that name", async () => {
     const env = {
-      VAULT_ADDR: secure.address.replace("127.0.0.1", "localhost"),
+      VAULT_ADDR: tls.secure.address.replace("127.0.0.1", "localhost"),
       VAULT_TOKEN: appToken,
-      VAULT_CACERT: pki.caCert,
+      VAULT_CACERT: tls.pki.caCert,
       VAULT_TLS_SERVER_NAME: "vault.example.com",
     };
     const run = await read(env, ["vault:secret/app"]);
@@ -833,24 +926,24 @@ describe("TLS", () => {
   });
 
   test("a wrong CA is exit 78 naming the CA settings", async () => {
-    secure.requests.splice(0);
+    tls.secure.requests.splice(0);
     const env = {
-      VAULT_ADDR: secure.address,
+      VAULT_ADDR: tls.secure.address,
       VAULT_TOKEN: appToken,
-      VAULT_CACERT: pki.otherCaCert,
+      VAULT_CACERT: tls.pki.otherCaCert,
     };
     const run = await read(env, ["vault:secret/app"]);
 
     expect(outcome(run, "vault:secret/app@latest")).toEqual({
       code: 78,
-      message: `vault secret secret/app: TLS connection to ${secure.address} failed: Vault's certificate is not signed by a trusted CA (UNABLE_TO_VERIFY_LEAF_SIGNATURE); check VAULT_CACERT or VAULT_CAPATH (the CA that signed Vault's certificate), VAULT_TLS_SERVER_NAME, and VAULT_CLIENT_CERT and VAULT_CLIENT_KEY if Vault asks for a client certificate`,
+      message: `vault secret secret/app: TLS connection to ${tls.secure.address} failed: Vault's certificate is not signed by a trusted CA (UNABLE_TO_VERIFY_LEAF_SIGNATURE); check VAULT_CACERT or VAULT_CAPATH (the CA that signed Vault's certificate), VAULT_TLS_SERVER_NAME, and VAULT_CLIENT_CERT and VAULT_CLIENT_KEY if Vault asks for a client certificate`,
     });
-    expect(secure.requests).toEqual([]);
+    expect(tls.secure.requests).toEqual([]);
   });
 
   test("VAULT_SKIP_VERIFY accepts any certificate", async () => {
     const env = {
-      VAULT_ADDR: secure.address,
+      VAULT_ADDR: tls.secure.address,
       VAULT_TOKEN: appToken,
       VAULT_SKIP_VERIFY: "1",
     };
@@ -864,15 +957,15 @@ describe("TLS", () => {
 
   test("a client certificate where Vault requires one", async () => {
     const base = {
-      VAULT_ADDR: mutual.address,
+      VAULT_ADDR: tls.mutual.address,
       VAULT_TOKEN: appToken,
-      VAULT_CACERT: pki.caCert,
+      VAULT_CACERT: tls.pki.caCert,
     };
     const run = await read(
       {
         ...base,
-        VAULT_CLIENT_CERT: pki.clientCert,
-        VAULT_CLIENT_KEY: pki.clientKey,
+        VAULT_CLIENT_CERT: tls.pki.clientCert,
+        VAULT_CLIENT_KEY: tls.pki.clientKey,
       },
       ["vault:secret/app"],
     );
@@ -885,7 +978,7 @@ describe("TLS", () => {
     const result = outcome(without, "vault:secret/app@latest");
     expect(result).toEqual({
       code: 78,
-      message: `vault secret secret/app: TLS connection to ${mutual.address} failed: Vault requires a client certificate (ERR_SSL_TLSV13_ALERT_CERTIFICATE_REQUIRED); ${tlsHint}`,
+      message: `vault secret secret/app: TLS connection to ${tls.mutual.address} failed: Vault requires a client certificate (ERR_SSL_TLSV13_ALERT_CERTIFICATE_REQUIRED); ${tlsHint}`,
     });
   });
 });

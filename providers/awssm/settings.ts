@@ -3,7 +3,7 @@
  * reads the rest itself: credentials (default chain), endpoint overrides
  * (AWS_ENDPOINT_URL_SECRETS_MANAGER, AWS_ENDPOINT_URL) and AWS_MAX_ATTEMPTS.
  */
-import { EntrypointError, ExitCode, usageError } from "../../src/errors.ts";
+import { EntrypointError, ExitCode } from "../../src/errors.ts";
 import type { AwsReference } from "../../src/references.ts";
 import { describeTarget } from "./errors.ts";
 
@@ -13,13 +13,15 @@ export const maxAttemptsVariable = "SECRET_ENTRYPOINT_AWS_MAX_ATTEMPTS";
 /**
  * The number of attempts the SDK makes per call, or undefined to leave it
  * to the SDK (AWS_MAX_ATTEMPTS, `max_attempts` in the profile, else 3).
+ * A malformed value is configuration, exit 78 (DESIGN section 6).
  */
 export function maxAttempts(env: NodeJS.ProcessEnv): number | undefined {
   const raw = env[maxAttemptsVariable];
   if (raw === undefined || raw === "") return undefined;
   if (!/^[1-9][0-9]?$/.test(raw)) {
-    throw usageError(
-      `${maxAttemptsVariable}=${raw} is not a whole number from 1 to 99`,
+    throw new EntrypointError(
+      `${maxAttemptsVariable}=${raw} is not a whole number from 1 to 99; set the attempts per call, e.g. 3, or unset it to leave them to the SDK`,
+      ExitCode.config,
     );
   }
   return Number(raw);

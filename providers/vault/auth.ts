@@ -11,6 +11,7 @@ import path from "node:path";
 import { EntrypointError, ExitCode } from "../../src/errors.ts";
 import { VaultRequestError } from "./http.ts";
 import type { VaultHttp } from "./http.ts";
+import { configError, firstOutside } from "./settings.ts";
 import type { AuthSettings, Credential, VaultSettings } from "./settings.ts";
 import { otherStatusError, transportError } from "./errors.ts";
 
@@ -46,13 +47,20 @@ async function givenToken(
   credential: Credential | undefined,
   env: NodeJS.ProcessEnv,
 ): Promise<string> {
-  if (credential !== undefined) return readCredential(credential);
+  if (credential !== undefined) return readCredential(credential, "token");
 
   // The Vault CLI's token helper keeps the token of `vault login` here.
   const home = env["HOME"] || os.homedir();
   const helperFile = path.join(home, ".vault-token");
   const token = await readOptionalFile(helperFile);
-  if (token !== undefined && token !== "") return token;
+  if (token !== undefined && token !== "") {
+    return checked(
+      token,
+      "token",
+      `${helperFile} (the Vault CLI's token file)`,
+      helperFile,
+    );
+  }
 
   throw new EntrypointError(
     `no Vault token: set VAULT_TOKEN or SECRET_ENTRYPOINT_VAULT_TOKEN_FILE, run vault login (${helperFile}), or log in with SECRET_ENTRYPOINT_VAULT_AUTH=kubernetes, approle or jwt`,
@@ -70,6 +78,7 @@ async function loginBody(auth: LoginSettings) {
         jwt: await readFileSetting(
           auth.jwtFile,
           "SECRET_ENTRYPOINT_VAULT_KUBERNETES_TOKEN_FILE",
+          "jwt",
         ),
       };
     case "jwt":
@@ -78,14 +87,15 @@ async function loginBody(auth: LoginSettings) {
         jwt: await readFileSetting(
           auth.jwtFile,
           "SECRET_ENTRYPOINT_VAULT_JWT_FILE",
+          "jwt",
         ),
       };
     case "approle":
       return {
-        role_id: await readCredential(auth.roleId),
+        role_id: await readCredential(auth.roleId, "roleId"),
         ...(auth.secretId === undefined
           ? {}
-          : { secret_id: await readCredential(auth.secretId) }),
+          : { secret_id: await readCredential(auth.secretId, "secretId") }),
       };
   }
 }
@@ -159,13 +169,58 @@ function loginHint(auth: LoginSettings): string {
   }
 }
 
-async function readCredential(credential: Credential): Promise<string> {
-  if (credential.from === "variable") return credential.value.trim();
+/** What a credential is, for its rule and for messages. */
+type CredentialKind = keyof typeof credentialRules;
 
-  return readFileSetting(credential.path, credential.name);
+// What each credential may hold. The token goes into the X-Vault-Token
+// header, where Node refuses control characters and anything above U+00FF
+// (ERR_INVALID_CHAR, which would pass for a network error and be retried);
+// Vault's tokens and JWTs (RFC 7519: base64url and dots) are printable
+// ASCII anyway. Role and secret ids go into a JSON body, which carries any
+// character, and may be custom strings: only a control character, the sign
+// of a pasted line break or of the wrong file, is refused.
+const credentialRules = {
+  token: {
+    noun: "a Vault token",
+    short: "token",
+    allowed: /[\x21-\x7e]/,
+    form: "printable ASCII without spaces",
+  },
+  jwt: {
+    noun: "a JWT",
+    short: "JWT",
+    allowed: /[\x21-\x7e]/,
+    form: "printable ASCII without spaces",
+  },
+  roleId: {
+    noun: "a role id",
+    short: "role id",
+    allowed: /[^\p{Cc}]/u,
+    form: "one line without control characters",
+  },
+  secretId: {
+    noun: "a secret id",
+    short: "secret id",
+    allowed: /[^\p{Cc}]/u,
+    form: "one line without control characters",
+  },
+} as const;
+
+async function readCredential(
+  credential: Credential,
+  kind: CredentialKind,
+): Promise<string> {
+  if (credential.from === "file") {
+    return readFileSetting(credential.path, credential.name, kind);
+  }
+  return checked(credential.value.trim(), kind, credential.name);
 }
 
-async function readFileSetting(file: string, variable: string) {
+async function readFileSetting(
+  file: string,
+  variable: string,
+  kind: CredentialKind,
+) {
   let content: string;
   try {
     content = await fs.readFile(file, "utf8");
@@ -183,7 +238,32 @@ async function readFileSetting(file: string, variable: string) {
       ExitCode.config,
     );
   }
-  return value;
+  return checked(value, kind, `${file} (${variable})`, file);
+}
+
+/**
+ * Returns `value` if it may be sent as a `kind`; throws exit 78 otherwise,
+ * before any request. `where` names the variable (and the file, if `value`
+ * was read from `file`); the message shows the offending character, never
+ * the value.
+ */
+function checked(
+  value: string,
+  kind: CredentialKind,
+  where: string,
+  file?: string,
+): string {
+  const rule = credentialRules[kind];
+  const bad = firstOutside(value, rule.allowed);
+  if (bad === undefined) return value;
+
+  const fix =
+    file === undefined
+      ? `set ${where} to the ${rule.short} alone`
+      : `${file} should hold the ${rule.short} alone, a final newline allowed`;
+  throw configError(
+    `${where} holds a character ${rule.noun} cannot have (${bad}); ${rule.noun} is ${rule.form}: ${fix}`,
+  );
 }
 
 async function readOptionalFile(file: string) {

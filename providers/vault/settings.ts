@@ -4,7 +4,7 @@
  * the CLI has no variable for (how to log in). Every value is checked here,
  * before any network call.
  */
-import { EntrypointError, ExitCode, usageError } from "../../src/errors.ts";
+import { EntrypointError, ExitCode } from "../../src/errors.ts";
 
 export const authMethods = ["token", "kubernetes", "approle", "jwt"] as const;
 
@@ -92,14 +92,15 @@ export const defaultKubernetesTokenFile =
   "/var/run/secrets/kubernetes.io/serviceaccount/token";
 
 /**
- * Reads and checks every setting. Throws exit 78 when VAULT_ADDR is missing
- * or a required setting of the chosen auth method is absent, and exit 64
- * for a value that has the wrong form.
+ * Reads and checks every setting. Throws exit 78 when VAULT_ADDR is missing,
+ * a required setting of the chosen auth method is absent, or a value has the
+ * wrong form: these are configuration, not command-line options (exit 64),
+ * per DESIGN section 6.
  */
 export function readSettings(env: Env): VaultSettings {
   return {
     address: readAddress(env),
-    ...optional("namespace", nonEmpty(env, "VAULT_NAMESPACE")),
+    ...optional("namespace", readNamespace(env)),
     tls: readTls(env),
     auth: readAuth(env),
     requestTimeoutMs: duration(env, "VAULT_CLIENT_TIMEOUT", 60_000),
@@ -135,11 +136,53 @@ function readAddress(env: Env): URL {
     address.search !== "" ||
     address.hash !== ""
   ) {
-    throw usageError(
-      `VAULT_ADDR=${raw} is not an http:// or https:// address, e.g. https://vault.example.com:8200`,
+    throw configError(
+      `VAULT_ADDR=${withoutUserinfo(raw)} is not a Vault address; use http:// or https://, a host and an optional port, without query or fragment, e.g. https://vault.example.com:8200`,
     );
   }
   return address;
+}
+
+// An address may carry user:password@; the message shows the rest.
+function withoutUserinfo(raw: string): string {
+  return raw.replace(/^([^:/?#]*:\/\/)[^/?#]*@/, "$1***@");
+}
+
+// Sent as the X-Vault-Namespace header of every request: Node refuses a
+// header value with a control character or a character above U+00FF
+// (ERR_INVALID_CHAR), which would otherwise pass for a network error.
+function readNamespace(env: Env): string | undefined {
+  const raw = nonEmpty(env, "VAULT_NAMESPACE");
+  const bad = raw === undefined ? undefined : firstOutside(raw, /[\x20-\x7e]/);
+  if (bad !== undefined) {
+    throw configError(
+      `VAULT_NAMESPACE=${JSON.stringify(raw)} holds a character an HTTP header cannot carry (${bad}); use the namespace path in printable ASCII, e.g. admin/team-a`,
+    );
+  }
+  return raw;
+}
+
+/**
+ * The first character of `value` that `allowed` does not match, as its code
+ * point and position ("U+000A at character 9"), or undefined. Names the
+ * character without showing the value, which may be a credential.
+ */
+export function firstOutside(
+  value: string,
+  allowed: RegExp,
+): string | undefined {
+  const characters = [...value];
+  const index = characters.findIndex((character) => !allowed.test(character));
+  if (index === -1) return undefined;
+
+  const code = characters[index]!.codePointAt(0)!;
+  const hex = code.toString(16).toUpperCase().padStart(4, "0");
+  return `U+${hex} at character ${index + 1}`;
+}
+
+/** A setting that is missing or has the wrong form (exit 78). */
+export function configError(message: string): EntrypointError {
+  return new EntrypointError(message, ExitCode.config);
 }
 
 function readTls(env: Env): TlsSettings {
@@ -164,7 +207,7 @@ function readTls(env: Env): TlsSettings {
 function readAuth(env: Env): AuthSettings {
   const method = nonEmpty(env, `${prefix}AUTH`) ?? "token";
   if (!isAuthMethod(method)) {
-    throw usageError(
+    throw configError(
       `${prefix}AUTH=${method} is not an auth method; use one of ${authMethods.join(", ")}`,
     );
   }
@@ -205,7 +248,7 @@ function authMount(env: Env, method: AuthMethod): string {
 
   const mount = raw.replace(/^\/+|\/+$/g, "").replace(/^auth\//, "");
   if (mount === "" || !/^[A-Za-z0-9_.\-/]+$/.test(mount)) {
-    throw usageError(
+    throw configError(
       `${prefix}AUTH_PATH=${raw} is not an auth mount path; give the path the method is enabled at, e.g. kubernetes or k8s-prod`,
     );
   }
@@ -252,7 +295,7 @@ function oneCredential(
   const value = nonEmpty(env, variable);
   const file = nonEmpty(env, fileVariable);
   if (value !== undefined && file !== undefined) {
-    throw usageError(
+    throw configError(
       `${variable} and ${fileVariable} are both set; set only one of them`,
     );
   }
@@ -297,7 +340,7 @@ export function duration(env: Env, name: string, dflt: number): number {
   const unit = { ms: 1, s: 1000, m: 60_000 }[match?.[2] ?? "s"] ?? 1000;
   const value = match === null ? 0 : Number(match[1]) * unit;
   if (value <= 0) {
-    throw usageError(
+    throw configError(
       `${name}=${raw} is not a duration; use e.g. 500ms, 30s, 2m or a number of seconds`,
     );
   }
@@ -314,7 +357,7 @@ function integer(
 
   const value = /^\d{1,3}$/.test(raw) ? Number(raw) : Number.NaN;
   if (!(value >= range.min && value <= range.max)) {
-    throw usageError(
+    throw configError(
       `${name}=${raw} is not a whole number from ${range.min} to ${range.max}`,
     );
   }
@@ -326,7 +369,7 @@ function boolean(env: Env, name: string, dflt: boolean): boolean {
   if (raw === undefined) return dflt;
   if (raw === "true" || raw === "false") return raw === "true";
 
-  throw usageError(`${name}=${raw} is not a boolean; use true or false`);
+  throw configError(`${name}=${raw} is not a boolean; use true or false`);
 }
 
 // VAULT_SKIP_VERIFY takes what Go's strconv.ParseBool takes, as in the CLI.
@@ -336,7 +379,7 @@ function goBoolean(env: Env, name: string): boolean {
   if (["1", "t", "T", "TRUE", "true", "True"].includes(raw)) return true;
   if (["0", "f", "F", "FALSE", "false", "False"].includes(raw)) return false;
 
-  throw usageError(
+  throw configError(
     `${name}=${raw} is not a boolean; use true or false (or 1, 0, t, f)`,
   );
 }
