@@ -8,10 +8,9 @@
  */
 import { isUtf8 } from "node:buffer";
 import fs from "node:fs/promises";
-import path from "node:path";
 
 import { EntrypointError, ExitCode } from "../src/errors.ts";
-import type { FileReference } from "../src/references.ts";
+import { isUnder, type FileReference } from "../src/references.ts";
 import type {
   CreateProvider,
   ReadResult,
@@ -54,7 +53,7 @@ async function readOne(
   const { path: filePath } = request.reference as FileReference;
   try {
     const real = await fs.realpath(filePath);
-    if (!roots.some((root) => real.startsWith(root + path.sep))) {
+    if (!roots.some((root) => isUnder(real, root))) {
       return failure(
         `file ${filePath} leads to ${real}, outside the file roots; refusing to read it`,
         ExitCode.denied,

@@ -11,10 +11,9 @@ import fs from "node:fs";
 import { parse as parseYaml } from "yaml";
 
 import { EntrypointError, ExitCode } from "../src/errors.ts";
-import { logEvent } from "../src/logging.ts";
 import { mockKey, type Reference } from "../src/references.ts";
 import { parseJsonKeepingNumbers } from "../src/values.ts";
-import type { Provider, ProviderSetup, ReadResult, Secret } from "./types.ts";
+import type { Provider, ReadResult, Secret } from "./types.ts";
 
 /** The mock provider, which also says which references it answers. */
 export interface MockProvider extends Provider {
@@ -22,15 +21,8 @@ export interface MockProvider extends Provider {
 }
 
 /** Loads the mock file; exit 78 when it cannot be read or parsed. */
-export function createMock(file: string, setup: ProviderSetup): MockProvider {
+export function createMock(file: string): MockProvider {
   const entries = loadMockFile(file);
-  logEvent(
-    setup.logger,
-    "warn",
-    "mock.active",
-    { mock: file },
-    `answering references from the mock file ${file}, not from Vault or AWS`,
-  );
   return {
     name: "mock",
     answers: (reference) =>
@@ -78,6 +70,22 @@ function toSecret(entry: unknown): Secret {
   return { kind: "text", text: JSON.stringify(entry) };
 }
 
+// YAML integers come as BigInt, so that no digit is lost; they become JSON
+// text, as the numbers of a JSON mock do.
+function integersAsText(value: unknown): unknown {
+  if (typeof value === "bigint") return rawJson(String(value));
+  if (Array.isArray(value)) return value.map(integersAsText);
+  if (value === null || typeof value !== "object") return value;
+
+  return Object.fromEntries(
+    Object.entries(value).map(([key, item]) => [key, integersAsText(item)]),
+  );
+}
+
+function rawJson(text: string): unknown {
+  return (JSON as unknown as { rawJSON(text: string): unknown }).rawJSON(text);
+}
+
 function isRawJson(value: unknown): value is { rawJSON: string } {
   return (JSON as unknown as { isRawJSON(v: unknown): boolean }).isRawJSON(
     value,
@@ -115,7 +123,7 @@ function parseMock(text: string, file: string): unknown {
   try {
     return file.endsWith(".json")
       ? parseJsonKeepingNumbers(text)
-      : parseYaml(text);
+      : integersAsText(parseYaml(text, { intAsBigInt: true }));
   } catch (error) {
     const line = (error as { linePos?: Array<{ line: number }> }).linePos?.[0]
       ?.line;

@@ -3,7 +3,7 @@
  * exit code. A stack trace is never shown: an error that is not ours is
  * reported by kind, with exit 70 (EX_SOFTWARE), as a bug.
  */
-import { EntrypointError } from "./errors.ts";
+import { EntrypointError, ExitCode } from "./errors.ts";
 import { createLogger } from "./logging.ts";
 import { main } from "./main.ts";
 
@@ -13,11 +13,27 @@ const internalErrorCode = 70;
 // keep-alive socket must not hold a finished check or render open. stdout
 // and stderr are files or pipes here, which Node writes synchronously.
 async function run(): Promise<never> {
+  // Node's own SIGUSR1 handler opens a debugger port in this process, which
+  // holds credentials. A listener of ours replaces it; it is reset to the
+  // default when the command is exec'd.
+  process.on("SIGUSR1", () => {});
   try {
+    checkRuntime();
     process.exit(await main(process.argv.slice(2), process.env));
   } catch (error) {
     process.exit(await report(error));
   }
+}
+
+// process.execve came with Node 22.15 (and 23.11); without it no command can
+// be exec'd, and every start would end in an error at the last step.
+function checkRuntime() {
+  if (typeof process.execve === "function") return;
+
+  throw new EntrypointError(
+    `secret-entrypoint needs Node >= 22.15 for process.execve, and this is Node ${process.version}; use the single executable dist/secret-entrypoint, or a newer Node`,
+    ExitCode.config,
+  );
 }
 
 async function report(error: unknown): Promise<number> {

@@ -3,6 +3,8 @@
  * or machines (JSON). It shows where values come from and how long they
  * are, never what they are.
  */
+import { ExitCode } from "./errors.ts";
+import { variableProblem } from "./limits.ts";
 import type { ReferenceResult, Resolution } from "./resolve.ts";
 
 /** One row of the report. */
@@ -19,7 +21,16 @@ export interface CheckRow {
 
 /** The rows of a resolution, in the order of the variables. */
 export function checkRows(resolution: Resolution): CheckRow[] {
-  return resolution.results.map(toRow);
+  return resolution.results.map(toRow).sort(byVariable);
+}
+
+function byVariable(a: CheckRow, b: CheckRow): number {
+  return a.variable < b.variable ? -1 : a.variable > b.variable ? 1 : 0;
+}
+
+/** The exit status of a check: 0, or the first failed row's code. */
+export function checkStatus(rows: readonly CheckRow[]): number {
+  return rows.find((row) => row.status === "failed")?.exitCode ?? 0;
 }
 
 function toRow(result: ReferenceResult): CheckRow {
@@ -30,7 +41,21 @@ function toRow(result: ReferenceResult): CheckRow {
     status: result.outcome.status,
   };
   if (result.outcome.status === "ok") {
-    return { ...row, length: result.outcome.value.length };
+    const { value } = result.outcome;
+    const problem =
+      result.reference.options.as === "env"
+        ? variableProblem(result.variable, value)
+        : undefined;
+    if (problem === undefined) return { ...row, length: value.length };
+
+    // What exec mode would refuse, check mode reports.
+    return {
+      ...row,
+      status: "failed",
+      length: value.length,
+      exitCode: ExitCode.invalid,
+      error: `${result.variable} from ${result.reference.text} cannot be passed to the command: ${problem}; use the option as=file`,
+    };
   }
   return {
     ...row,

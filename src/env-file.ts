@@ -89,6 +89,13 @@ export function parseEnvFile(
   source: string,
 ): Map<string, string> {
   const values = new Map<string, string>();
+  const nul = text.indexOf("\u0000");
+  if (nul !== -1) {
+    const line = text.slice(0, nul).split("\n").length;
+    throw invalidError(
+      `failed to read env file ${source}: line ${line}: a NUL byte, which no variable can hold`,
+    );
+  }
   const cursor = new Cursor(text, source);
   while (!cursor.atEnd()) {
     const assignment = parseLine(cursor);

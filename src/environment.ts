@@ -3,28 +3,15 @@
  * minus the entrypoint's own settings, Vault's settings and credentials and
  * consumed NAME_FILE variables, unless the user keeps them.
  */
-import fs from "node:fs";
 import path from "node:path";
 
-import { EntrypointError, ExitCode, invalidError } from "./errors.ts";
+import { invalidError } from "./errors.ts";
 import { envPrefix } from "./options.ts";
 import type { Reference } from "./references.ts";
 import type { Resolution } from "./resolve.ts";
 import type { Binding } from "./scan.ts";
 import { environmentProblem } from "./values.ts";
-
-// execve(2): one "NAME=value" string may be at most MAX_ARG_STRLEN
-// (32 pages, 128 KiB) with its NUL; all of argv and envp, with their
-// pointers, must fit in a quarter of the stack limit, 2 MiB by default.
-export const maxVariableBytes = 128 * 1024;
-export const maxTotalBytes = 2 * 1024 * 1024;
-
-/** A value that goes into a file; the variable holds the file's path. */
-export interface ValueFile {
-  variable: string;
-  path: string;
-  value: Buffer;
-}
+import type { ValueFile } from "./value-files.ts";
 
 export interface Assembled {
   /** Each binding's final value; undefined leaves the variable unset. */
@@ -96,7 +83,8 @@ function assembleBinding(
     const problem = environmentProblem(outcome.value);
     if (problem !== undefined) {
       throw invalidError(
-        `the value of ${binding.variable} from ${part.text} ${problem}, which the environment cannot carry; add ?as=file to the reference to get it as a file`,
+        `the value of ${binding.variable} from ${part.text} ${problem}, which the environment cannot carry; add the option as=file to the reference to get it as a file`,
+        { variable: binding.variable, reference: part.text },
       );
     }
     text += outcome.value.toString("utf8");
@@ -142,79 +130,4 @@ function isRemoved(name: string, settings: EnvironmentSettings) {
     name.startsWith("VAULT_") ||
     settings.consumed.includes(name)
   );
-}
-
-/**
- * Checks that the command line and environment fit what execve accepts,
- * and names the variable that does not.
- */
-export function checkSize(
-  env: Readonly<Record<string, string>>,
-  command: readonly string[],
-): void {
-  let total = 0;
-  const sizes: Array<[string, number]> = [];
-  for (const [name, value] of Object.entries(env)) {
-    const bytes = Buffer.byteLength(name) + 1 + Buffer.byteLength(value) + 1;
-    if (bytes > maxVariableBytes) {
-      throw invalidError(
-        `${name} is ${bytes} bytes, more than the ${maxVariableBytes} bytes execve accepts for one variable; use ?as=file to pass it as a file`,
-      );
-    }
-    sizes.push([name, bytes]);
-    total += bytes + 8;
-  }
-  for (const word of command) total += Buffer.byteLength(word) + 1 + 8;
-  if (total > maxTotalBytes) {
-    const largest = sizes
-      .sort((a, b) => b[1] - a[1])
-      .slice(0, 3)
-      .map(([name, bytes]) => `${name} (${bytes} bytes)`);
-    throw invalidError(
-      `the command line and environment take ${total} bytes, more than the ${maxTotalBytes} bytes execve accepts; the largest variables are ${largest.join(", ")}; use ?as=file for large values`,
-    );
-  }
-}
-
-/**
- * Writes `as=file` values: mode 0400, owned by the command's user, in a
- * folder only that user can enter.
- */
-export function writeValueFiles(
-  files: readonly ValueFile[],
-  dir: string,
-  owner: { uid: number; gid: number },
-): void {
-  if (files.length === 0) return;
-
-  try {
-    // Without CAP_DAC_OVERRIDE and CAP_FOWNER, as in a locked-down
-    // container, root may only write into and chmod a folder it owns: it
-    // takes the folder (back) first and gives it away last.
-    fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
-    fs.chownSync(dir, process.geteuid!(), process.getegid!());
-    fs.chmodSync(dir, 0o700);
-    for (const file of files) writeValueFile(file, owner);
-    fs.chownSync(dir, owner.uid, owner.gid);
-  } catch (error) {
-    if (error instanceof EntrypointError) throw error;
-
-    const code = (error as NodeJS.ErrnoException).code ?? "unknown error";
-    throw new EntrypointError(
-      `cannot write secret files into ${dir} (${code}); set SECRET_ENTRYPOINT_FILES_DIR to a writable in-memory folder`,
-      ExitCode.config,
-    );
-  }
-}
-
-function writeValueFile(file: ValueFile, owner: { uid: number; gid: number }) {
-  // A file left by an earlier start may be read-only: replace it.
-  fs.rmSync(file.path, { force: true });
-  const fd = fs.openSync(file.path, "wx", 0o400);
-  try {
-    fs.writeSync(fd, file.value);
-    fs.fchownSync(fd, owner.uid, owner.gid);
-  } finally {
-    fs.closeSync(fd);
-  }
 }

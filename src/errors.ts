@@ -23,18 +23,34 @@ export type ExitCodeValue = (typeof ExitCode)[keyof typeof ExitCode];
  */
 export class EntrypointError extends Error {
   readonly exitCode: ExitCodeValue;
+  /** Where the error happened, logged as fields beside the message. */
+  readonly context: ErrorContext;
   /** Set once the error has been logged with its details. */
   logged = false;
 
   constructor(
     message: string,
     exitCode: ExitCodeValue,
-    options?: { cause?: unknown },
+    options?: ErrorOptions & ErrorContext,
   ) {
     super(message, options);
     this.name = "EntrypointError";
     this.exitCode = exitCode;
+    this.context = {
+      ...(options?.variable === undefined
+        ? {}
+        : { variable: options.variable }),
+      ...(options?.reference === undefined
+        ? {}
+        : { reference: options.reference }),
+    };
   }
+}
+
+/** The variable and reference an error concerns, when it concerns one. */
+export interface ErrorContext {
+  variable?: string;
+  reference?: string;
 }
 
 /** A usage error: unknown option or bad option value (exit 64). */
@@ -45,7 +61,7 @@ export function usageError(message: string): EntrypointError {
 /** A malformed reference or value (exit 65). */
 export function invalidError(
   message: string,
-  options?: { cause?: unknown },
+  options?: ErrorOptions & ErrorContext,
 ): EntrypointError {
   return new EntrypointError(message, ExitCode.invalid, options);
 }

@@ -76,34 +76,81 @@ function checkRunnable(file: string) {
   checkFormat(file);
 }
 
-// What the kernel execs: an ELF file, whose loader must exist, or a script
-// whose #! interpreter must exist. Anything else fails with ENOEXEC.
-function checkFormat(file: string) {
+// What the kernel execs: an ELF program for this machine, whose loader must
+// exist, or a script whose #! interpreter is itself runnable, four levels
+// deep at most (binfmt_script). Anything else fails in execve, which Node
+// answers with an abort.
+const maxInterpreterDepth = 4;
+
+function checkFormat(file: string, depth = 0): void {
   const head = readHead(file);
   if (head === undefined) return;
 
-  if (head.subarray(0, 4).equals(Buffer.from([0x7f, 0x45, 0x4c, 0x46]))) {
-    const loader = elfInterpreter(file, head);
-    if (loader !== undefined && !fs.existsSync(loader)) {
-      throw notFound(
-        `cannot run ${file}: its ELF loader ${loader} does not exist (a glibc program on a musl image?)`,
-      );
-    }
-    return;
-  }
+  if (head.subarray(0, 4).equals(elfMagic)) return checkElf(file, head);
   if (head.subarray(0, 2).toString("latin1") === "#!") {
-    const line = head.toString("latin1").slice(2).split("\n")[0]!.trim();
-    const interpreter = line.split(/[ \t]/)[0] ?? "";
-    if (interpreter === "" || !isExecutableFile(interpreter)) {
-      throw notExecutable(
-        `cannot run ${file}: its interpreter "${interpreter}" on the #! line does not exist or cannot be run`,
-      );
-    }
-    return;
+    return checkScript(file, head, depth);
   }
   throw notExecutable(
     `cannot run ${file}: it is neither a program (ELF) nor a script starting with #!`,
   );
+}
+
+const elfMagic = Buffer.from([0x7f, 0x45, 0x4c, 0x46]);
+
+// elf(5) e_machine values of the architectures Node runs on.
+const elfMachines: Record<string, number> = {
+  x64: 62,
+  arm64: 183,
+  ppc64: 21,
+  s390x: 22,
+  riscv64: 243,
+  loong64: 258,
+};
+
+function checkElf(file: string, head: Buffer) {
+  const is64 = head.length >= 64 && head[4] === 2;
+  const littleEndian = head[5] === 1;
+  const machine = is64 ? head.readUInt16LE(18) : undefined;
+  const type = is64 ? head.readUInt16LE(16) : undefined;
+  if (!is64 || !littleEndian || machine !== elfMachines[process.arch]) {
+    throw notExecutable(
+      `cannot run ${file}: it is a program for another machine or word size (this is ${process.arch})`,
+    );
+  }
+  // ET_EXEC or ET_DYN; a relocatable object or core file does not run.
+  if (type !== 2 && type !== 3) {
+    throw notExecutable(
+      `cannot run ${file}: it is an ELF file but not a program`,
+    );
+  }
+  const loader = elfInterpreter(file, head);
+  if (loader !== undefined && !fs.existsSync(loader)) {
+    throw notFound(
+      `cannot run ${file}: its ELF loader ${loader} does not exist (a glibc program on a musl image?)`,
+    );
+  }
+}
+
+function checkScript(file: string, head: Buffer, depth: number) {
+  const line = head.toString("latin1").slice(2).split("\n")[0]!.trim();
+  const interpreter = line.split(/[ \t]/)[0] ?? "";
+  const bad = (why: string) =>
+    notExecutable(
+      `cannot run ${file}: its interpreter "${interpreter}" on the #! line ${why}`,
+    );
+  if (interpreter === "" || !isExecutableFile(interpreter)) {
+    throw bad("does not exist or cannot be run");
+  }
+  if (depth + 1 >= maxInterpreterDepth)
+    throw bad("is a script too many levels deep");
+
+  try {
+    checkFormat(interpreter, depth + 1);
+  } catch (error) {
+    if (!(error instanceof EntrypointError)) throw error;
+
+    throw bad(`cannot be run: ${error.message}`);
+  }
 }
 
 // An executable the user may not read (mode 0711) is still runnable: only
@@ -136,11 +183,17 @@ function isExecutableFile(file: string) {
 // elf(5): the PT_INTERP program header names the dynamic loader. Only the
 // 64-bit little-endian layout of x86-64 and arm64 is read; others pass.
 function elfInterpreter(file: string, head: Buffer): string | undefined {
-  if (head.length < 64 || head[4] !== 2 || head[5] !== 1) return undefined;
-
   const phoff = Number(head.readBigUInt64LE(32));
   const entrySize = head.readUInt16LE(54);
   const count = head.readUInt16LE(56);
+  const size = fs.statSync(file).size;
+  // A 64-bit program header is 56 bytes; anything else, or a table past
+  // the end of the file, is a damaged file that execve would refuse.
+  if (entrySize !== 56 || count > 4096 || phoff + entrySize * count > size) {
+    throw notExecutable(
+      `cannot run ${file}: its ELF program headers are damaged`,
+    );
+  }
   const fd = fs.openSync(file, "r");
   try {
     const table = Buffer.alloc(entrySize * count);
@@ -150,9 +203,14 @@ function elfInterpreter(file: string, head: Buffer): string | undefined {
       if (entry.readUInt32LE(0) !== 3) continue;
 
       const offset = Number(entry.readBigUInt64LE(8));
-      const size = Number(entry.readBigUInt64LE(32));
-      const name = Buffer.alloc(size);
-      fs.readSync(fd, name, 0, size, offset);
+      const length = Number(entry.readBigUInt64LE(32));
+      if (length === 0 || length > 4096 || offset + length > size) {
+        throw notExecutable(
+          `cannot run ${file}: its ELF loader entry is damaged`,
+        );
+      }
+      const name = Buffer.alloc(length);
+      fs.readSync(fd, name, 0, length, offset);
       return name.toString("latin1").replace(/\0+$/, "");
     }
     return undefined;

@@ -3,14 +3,11 @@
  * environment, the privilege drop, exec. Each step returns or throws an
  * EntrypointError, which `bin.ts` turns into a log line and an exit code.
  */
-import { checkRows, formatReport } from "./check.ts";
-import { usageError } from "./errors.ts";
-import {
-  assembleValues,
-  checkSize,
-  commandEnvironment,
-  writeValueFiles,
-} from "./environment.ts";
+import { checkRows, checkStatus, formatReport } from "./check.ts";
+import { EntrypointError, usageError } from "./errors.ts";
+import { assembleValues, commandEnvironment } from "./environment.ts";
+import { checkSize } from "./limits.ts";
+import { writeValueFiles } from "./value-files.ts";
 import { execCommand, findCommand } from "./launch.ts";
 import { createLogger, logEvent, type Logger } from "./logging.ts";
 import { helpText, parseOptions, type Options } from "./options.ts";
@@ -18,7 +15,7 @@ import { checkCanSwitch, dropPrivileges, userVariables } from "./privileges.ts";
 import { firstFailure, resolveBindings, type Resolution } from "./resolve.ts";
 import { scanEnvironment, type Plan } from "./scan.ts";
 import { resolveUser, type TargetUser } from "./users.ts";
-import { loadEnvironment, warnUnknownSettings } from "./settings.ts";
+import { loadEnvironment } from "./settings.ts";
 import { renderMode } from "./render-mode.ts";
 
 declare const __VERSION__: string;
@@ -37,7 +34,27 @@ export async function main(
     level: options.logLevel,
     format: options.logFormat,
   });
-  warnUnknownSettings(env, logger);
+  try {
+    return await run(options, env, logger);
+  } catch (error) {
+    throw logged(error, logger);
+  }
+}
+
+async function run(
+  options: Options,
+  env: NodeJS.ProcessEnv,
+  logger: Logger,
+): Promise<number> {
+  if (options.mock !== undefined) {
+    logEvent(
+      logger,
+      "warn",
+      "mock.active",
+      { mock: options.mock },
+      `answering vault: and awssm: references from the mock file ${options.mock}, not from Vault or AWS`,
+    );
+  }
   const environment = loadEnvironment(env, options, logger);
   const plan = scan(environment, options, logger);
   const target = targetUser(options, logger);
@@ -66,6 +83,21 @@ export async function main(
   requireCommand(options);
 
   return launchWith(await resolve(plan, environment, options, logger));
+}
+
+// Errors are logged by the run's logger, so that its level and format hold.
+function logged(error: unknown, logger: Logger): unknown {
+  if (!(error instanceof EntrypointError) || error.logged) return error;
+
+  logEvent(
+    logger,
+    "error",
+    "error",
+    { ...error.context, exitCode: error.exitCode },
+    error.message,
+  );
+  error.logged = true;
+  return error;
 }
 
 function print(text: string): number {
@@ -186,7 +218,6 @@ async function check(
   const resolution = await resolveAll(plan, environment, options, logger);
   const rows = checkRows(resolution);
   process.stdout.write(formatReport(rows, options.format));
-  const failure = firstFailure(resolution);
   logEvent(
     logger,
     "debug",
@@ -198,7 +229,7 @@ async function check(
     },
     "check finished",
   );
-  return failure?.exitCode ?? 0;
+  return checkStatus(rows);
 }
 
 interface LaunchInput {

@@ -44,7 +44,7 @@ export const optionSpecs = [
     name: "mock",
     kind: "string",
     placeholder: "FILE",
-    help: "answer every reference from FILE (JSON or YAML) instead of Vault, AWS or files",
+    help: "answer vault: and awssm: references (and file: ones it lists) from FILE, JSON or YAML",
   },
   {
     name: "render",
@@ -72,7 +72,10 @@ export const optionSpecs = [
     help: "with --render, resolve again every DURATION and rewrite what changed",
   },
   {
-    name: "env-file",
+    // Not --env-file: Node itself reads `--env-file FILE` wherever it
+    // stands before `--`, even after the script, and would load the file
+    // (NODE_OPTIONS included) before this program runs.
+    name: "env-from",
     kind: "string",
     placeholder: "FILE",
     help: "load variables from a dotenv FILE before resolving references",
@@ -160,7 +163,7 @@ export interface Options {
   renderFormat: "files" | "env" | "json";
   renderMode: number;
   refreshMs?: number;
-  envFile?: string;
+  envFrom?: string;
   timeoutMs: number;
   filesDir: string;
   fileRoots: string[];
@@ -192,13 +195,63 @@ export function parseOptions(
   argv: readonly string[],
   env: NodeJS.ProcessEnv,
 ): Options {
+  checkSettingNames(env);
   const { given, command } = splitArguments(argv);
   const raw = new Map<Name, string>();
   for (const spec of optionSpecs) {
     const value = given.get(spec.name) ?? fromEnv(spec, env);
     if (value !== undefined) raw.set(spec.name, value);
   }
-  return toOptions(raw, command);
+  const options = toOptions(raw, command);
+  checkCombinations(options);
+  return options;
+}
+
+// Settings of the providers, which check their own names.
+const providerPrefixes = [`${envPrefix}VAULT_`, `${envPrefix}AWS_`];
+
+// A misspelt setting would otherwise pass in silence: SECRET_ENTRYPOINT_USR
+// would run the command as root.
+function checkSettingNames(env: NodeJS.ProcessEnv) {
+  const known = new Set<string>(
+    optionSpecs
+      .filter((spec) => !("cliOnly" in spec))
+      .map((spec) => envName(spec.name)),
+  );
+  for (const name of Object.keys(env)) {
+    if (!name.startsWith(envPrefix) || known.has(name)) continue;
+    if (providerPrefixes.some((prefix) => name.startsWith(prefix))) continue;
+
+    throw usageError(
+      `${name} is not a setting of secret-entrypoint; valid settings: ${[...known].join(", ")}, and SECRET_ENTRYPOINT_VAULT_* and SECRET_ENTRYPOINT_AWS_* for the providers`,
+    );
+  }
+}
+
+function checkCombinations(options: Options) {
+  const conflict = (message: string) => {
+    throw usageError(message);
+  };
+  if (options.check && options.render !== undefined) {
+    conflict(
+      "--check and --render cannot be combined: check mode writes nothing",
+    );
+  }
+  if (
+    options.check &&
+    options.command.length > 0 &&
+    !options.help &&
+    !options.version
+  ) {
+    conflict(
+      `--check starts nothing, but a command was given (${options.command[0]}); drop the command or --check (SECRET_ENTRYPOINT_CHECK)`,
+    );
+  }
+  if (options.refreshMs !== undefined && options.render === undefined) {
+    conflict(
+      "--refresh works with --render only: give --render DIR, or drop --refresh",
+    );
+  }
 }
 
 function fromEnv(spec: Spec, env: NodeJS.ProcessEnv): string | undefined {
@@ -232,8 +285,9 @@ function readOption(
   const name = short[flag] ?? flag.slice(2);
   const spec = optionSpecs.find((candidate) => candidate.name === name);
   if (spec === undefined || (!flag.startsWith("--") && !short[flag])) {
+    const hint = flag === "--env-file" ? "; use --env-from FILE" : "";
     throw usageError(
-      `unknown option ${flag}; valid options: ${optionSpecs.map((s) => `--${s.name}`).join(", ")} (see --help)`,
+      `unknown option ${flag}${hint}; valid options: ${optionSpecs.map((s) => `--${s.name}`).join(", ")} (see --help)`,
     );
   }
 
@@ -274,14 +328,16 @@ function toOptions(raw: Map<Name, string>, command: string[]): Options {
       "refreshMs",
       parseDurationOption("refresh", raw.get("refresh")),
     ),
-    ...optionalField("envFile", text("env-file")),
+    ...optionalField("envFrom", text("env-from")),
     timeoutMs: parseDurationOption("timeout", raw.get("timeout")) ?? 30_000,
-    filesDir: text("files-dir") ?? "/dev/shm/secret-entrypoint",
+    filesDir:
+      absolutePath("files-dir", text("files-dir")) ??
+      "/dev/shm/secret-entrypoint",
     fileRoots: ["/run/secrets", ...parseRoots(raw.get("file-roots"))],
     fileTrim: parseBoolean("file-trim", raw.get("file-trim"), true),
-    fileVars: parseList(raw.get("file-vars")),
-    skip: parseList(raw.get("skip")),
-    keepEnv: parseList(raw.get("keep-env")),
+    fileVars: parseNames("file-vars", raw.get("file-vars"), true),
+    skip: parseNames("skip", raw.get("skip"), false),
+    keepEnv: parseNames("keep-env", raw.get("keep-env"), false),
     logLevel: choice("log-level", "info"),
     logFormat: choice("log-format", "json"),
     help: raw.get("help") === "true",
@@ -339,14 +395,42 @@ function parseBoolean(
   return parsed;
 }
 
+// Secret files may be readable by more than their owner, but never writable
+// or executable by anyone else.
 function parseMode(name: Name, value: string | undefined, fallback: number) {
   if (value === undefined) return fallback;
-  if (!/^0?[0-7]{3}$/.test(value)) {
+
+  const mode = /^0?[0-7]{3}$/.test(value) ? Number.parseInt(value, 8) : -1;
+  if (mode < 0 || (mode & 0o133) !== 0 || (mode & 0o400) === 0) {
     throw usageError(
-      `${describe(name)} has the value "${value}"; give an octal file mode such as 0400 or 0440`,
+      `${describe(name)} has the value "${value}"; give an octal mode that the owner can read and nobody else can write or execute, such as 0400, 0440 or 0444`,
     );
   }
-  return Number.parseInt(value, 8);
+  return mode;
+}
+
+function absolutePath(name: Name, value: string | undefined) {
+  if (value !== undefined && !value.startsWith("/")) {
+    throw usageError(
+      `${describe(name)} has the value "${value}"; give an absolute path`,
+    );
+  }
+  return value;
+}
+
+// Variable names, and for --file-vars also "*"; a pattern such as D* is not
+// supported and would otherwise match nothing without a word.
+function parseNames(name: Name, value: string | undefined, star: boolean) {
+  const names = parseList(value);
+  for (const item of names) {
+    if (/^[A-Za-z_][A-Za-z0-9_]*$/.test(item) || (star && item === "*"))
+      continue;
+
+    throw usageError(
+      `${describe(name)} holds "${item}"; give variable names separated by commas${star ? ", or * for every name" : ""}`,
+    );
+  }
+  return names;
 }
 
 function parseDurationOption(name: Name, value: string | undefined) {
@@ -415,7 +499,7 @@ export function helpText(version: string): string {
   const lines = optionSpecs.map((spec) => {
     const value = "placeholder" in spec ? ` ${spec.placeholder}` : "";
     const env =
-      "cliOnly" in spec ? "" : `\n${" ".repeat(28)}env ${envName(spec.name)}`;
+      "cliOnly" in spec ? "" : `\n${" ".repeat(30)}env ${envName(spec.name)}`;
     return `  --${`${spec.name}${value}`.padEnd(24)}  ${spec.help}${env}`;
   });
   return [

@@ -12,14 +12,18 @@ import type { TargetUser } from "./users.ts";
 const CAP_SETGID = 6n;
 const CAP_SETUID = 7n;
 
-/** True when the process already runs as `target`, groups included. */
+/**
+ * True when the process already runs with the uid and gid of `target`.
+ * Supplementary groups may differ: Kubernetes' fsGroup and
+ * `docker run --group-add` add groups on purpose, and a process without
+ * CAP_SETGID could not drop them anyway.
+ */
 export function isAlready(target: TargetUser): boolean {
   return (
     process.getuid!() === target.uid &&
     process.geteuid!() === target.uid &&
     process.getgid!() === target.gid &&
-    process.getegid!() === target.gid &&
-    sameSet(process.getgroups!(), target.groups)
+    process.getegid!() === target.gid
   );
 }
 
@@ -73,8 +77,11 @@ function cannotSwitch(target: TargetUser, why: string) {
 
 /** Switches the whole process to `target` and checks that it holds. */
 export function dropPrivileges(target: TargetUser): void {
-  if (isAlready(target)) return;
-
+  if (isAlready(target)) {
+    // Root asked for root: the groups are made exact, as for any switch.
+    if (missingCapabilities().length === 0) process.setgroups!(target.groups);
+    return;
+  }
   try {
     process.setgroups!(target.groups);
     process.setgid!(target.gid);
@@ -87,7 +94,7 @@ export function dropPrivileges(target: TargetUser): void {
 }
 
 function verify(target: TargetUser) {
-  if (!isAlready(target)) {
+  if (!isAlready(target) || !sameSet(process.getgroups!(), target.groups)) {
     throw cannotSwitch(target, "the switch did not take effect");
   }
   if (target.uid !== 0 && canRegainRoot()) {

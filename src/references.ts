@@ -228,6 +228,7 @@ function vaultReference(
   // bank-vaults: vault:PATH#KEY#VERSION
   const second = rawSelector?.indexOf("#") ?? -1;
   if (rawSelector !== undefined && second !== -1) {
+    if (second === 0) throw fail("the selector after # is empty");
     if (version !== undefined) {
       throw fail("the version is given both as ?version= and as #KEY#VERSION");
     }
@@ -350,7 +351,14 @@ function fileReference(
 export function isInsideRoots(body: string, roots: readonly string[]): boolean {
   const end = body.search(/[?#]/);
   const filePath = end === -1 ? body : body.slice(0, end);
-  return roots.some((root) => filePath.startsWith(`${root}/`));
+  return roots.some((root) => isUnder(filePath, root));
+}
+
+/** True when `filePath` lies below the folder `root` (which may be `/`). */
+export function isUnder(filePath: string, root: string): boolean {
+  return (
+    filePath.startsWith(root === "/" ? "/" : `${root}/`) && filePath !== root
+  );
 }
 
 function selectorField(

@@ -92,7 +92,7 @@ async function openMock(settings: ResolveSettings) {
   if (settings.mock === undefined) return undefined;
 
   const { createMock } = await loadMock();
-  return createMock(settings.mock, providerSetup(settings));
+  return createMock(settings.mock);
 }
 
 function providerSetup(settings: ResolveSettings): ProviderSetup {

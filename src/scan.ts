@@ -4,6 +4,7 @@
  */
 import { invalidError } from "./errors.ts";
 import {
+  hasScheme,
   isInsideRoots,
   parseReference,
   parseValue,
@@ -42,6 +43,11 @@ export function scanEnvironment(
     const template = parseVariable(variable, value, settings);
     if (template !== undefined) {
       plan.bindings.push({ variable, template });
+    } else if (looksLikeReference(value)) {
+      plan.passedOn.push({
+        variable,
+        why: "the value looks like a reference but is passed on unchanged: a reference starts with vault:, awssm: or file: in lower case, with nothing before it",
+      });
     } else if (value.startsWith("file:/")) {
       plan.passedOn.push({
         variable,
@@ -51,6 +57,11 @@ export function scanEnvironment(
   }
   addFileVariables(env, settings, plan);
   return plan;
+}
+
+// Leading white space or a scheme in capitals: likely a reference mistyped.
+function looksLikeReference(value: string): boolean {
+  return /^\s*(vault|awssm|file):/i.test(value) && !hasScheme(value);
 }
 
 function parseVariable(

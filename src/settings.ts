@@ -1,37 +1,13 @@
 /**
- * The environment the entrypoint works from: its own, plus an env file when
- * one is given. Settings are checked here so that a typo does not pass
- * silently.
+ * The environment the entrypoint works from: its own, plus an env file
+ * (--env-from) when one is given.
  */
 import fs from "node:fs";
 
 import { parseEnvFile } from "./env-file.ts";
 import { EntrypointError, ExitCode } from "./errors.ts";
 import { logEvent, type Logger } from "./logging.ts";
-import { envName, envPrefix, optionSpecs, type Options } from "./options.ts";
-
-// Settings that belong to a provider rather than to the option table.
-const providerPrefixes = [`${envPrefix}VAULT_`, `${envPrefix}AWS_`];
-
-/** Warns about SECRET_ENTRYPOINT_* variables that nothing reads. */
-export function warnUnknownSettings(
-  env: NodeJS.ProcessEnv,
-  logger: Logger,
-): void {
-  const known = new Set<string>(optionSpecs.map((spec) => envName(spec.name)));
-  for (const name of Object.keys(env)) {
-    if (!name.startsWith(envPrefix) || known.has(name)) continue;
-    if (providerPrefixes.some((prefix) => name.startsWith(prefix))) continue;
-
-    logEvent(
-      logger,
-      "warn",
-      "options.unknown",
-      { variable: name },
-      `${name} is not a setting of secret-entrypoint and is ignored; see --help for the valid ones`,
-    );
-  }
-}
+import type { Options } from "./options.ts";
 
 /**
  * The environment with the env file's variables laid over it. The file wins:
@@ -42,15 +18,15 @@ export function loadEnvironment(
   options: Options,
   logger: Logger,
 ): NodeJS.ProcessEnv {
-  if (options.envFile === undefined) return env;
+  if (options.envFrom === undefined) return env;
 
-  const values = parseEnvFile(readEnvFile(options.envFile), options.envFile);
+  const values = parseEnvFile(readEnvFile(options.envFrom), options.envFrom);
   logEvent(
     logger,
     "debug",
     "env-file.load",
-    { file: options.envFile, variables: [...values.keys()] },
-    `loaded ${values.size} variables from ${options.envFile}`,
+    { file: options.envFrom, variables: [...values.keys()] },
+    `loaded ${values.size} variables from ${options.envFrom}`,
   );
   return { ...env, ...Object.fromEntries(values) };
 }
@@ -67,7 +43,7 @@ function readEnvFile(file: string): string {
           ? ExitCode.denied
           : ExitCode.config;
     throw new EntrypointError(
-      `cannot read the env file ${file} (${code}); check --env-file (SECRET_ENTRYPOINT_ENV_FILE)`,
+      `cannot read the env file ${file} (${code}); check --env-from (SECRET_ENTRYPOINT_ENV_FROM)`,
       exitCode,
     );
   }

@@ -99,19 +99,77 @@ describe("--check", () => {
     expectNoLeak(result, secrets);
   });
 
-  test("starts nothing even with a command", async () => {
+  test("with a command is a usage error, and the command never runs", async () => {
     const marker = path.join(scratch(), "ran");
-    const result = await runEntrypoint([
-      "--check",
-      "--log-level=error",
-      "--",
-      "touch",
-      marker,
-    ]);
+    const result = await runEntrypoint(["--check", "--", "touch", marker]);
 
-    expect(result.code).toBe(0);
-    expect(result.stdout).toBe("no references found\n");
+    expect(result.code).toBe(64);
     expect(fs.existsSync(marker)).toBe(false);
+    expect(logLines(result.stderr).at(-1)!.msg).toBe(
+      "--check starts nothing, but a command was given (touch); drop the command or --check (SECRET_ENTRYPOINT_CHECK)",
+    );
+  });
+
+  test("reports what exec mode would refuse: a NUL byte and a value over 128 KiB", async () => {
+    const mock = write(
+      "mock.json",
+      JSON.stringify({
+        "vault:secret/big": {
+          nul: "a\u0000b",
+          big: "x".repeat(140_000),
+          ok: "fine",
+        },
+      }),
+    );
+    const result = await runEntrypoint(
+      ["--check", "--format=json", "--mock", mock],
+      {
+        env: baseEnv({
+          NUL: "vault:secret/big#nul",
+          BIG: "vault:secret/big#big",
+          OK: "vault:secret/big#ok",
+          FILE: "vault:secret/big?as=file#nul",
+        }),
+      },
+    );
+
+    expect(result.code).toBe(65);
+    const report = JSON.parse(result.stdout) as {
+      references: Array<Record<string, unknown>>;
+    };
+    expect(
+      report.references.map((row) => [row.variable, row.status, row.error]),
+    ).toEqual([
+      [
+        "BIG",
+        "failed",
+        "BIG from vault:secret/big#big cannot be passed to the command: it is 140005 bytes, more than the 131072 bytes execve accepts for one variable; use the option as=file",
+      ],
+      ["FILE", "ok", undefined],
+      [
+        "NUL",
+        "failed",
+        "NUL from vault:secret/big#nul cannot be passed to the command: its value holds a NUL byte; use the option as=file",
+      ],
+      ["OK", "ok", undefined],
+    ]);
+  });
+
+  test("rows come in the order of the variables' names", async () => {
+    const result = await runEntrypoint(["--check", "--mock", mockYaml()], {
+      env: baseEnv({
+        ZED: "awssm:prod/api",
+        ALPHA: "vault:secret/app#port",
+        MID: "vault:secret/app#password",
+      }),
+    });
+
+    expect(
+      result.stdout
+        .split("\n")
+        .slice(1, 4)
+        .map((line) => line.split(" ")[0]),
+    ).toEqual(["ALPHA", "MID", "ZED"]);
   });
 });
 

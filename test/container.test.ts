@@ -150,7 +150,7 @@ describe.skipIf(unsupported !== null)("container-like runs", () => {
     expect(result.code).toBe(77);
     expect(result.stdout).toBe("");
     expect(logLines(result.stderr).map((line) => line.msg)).toEqual([
-      // Checked before any provider is asked: no mock warning yet.
+      `answering vault: and awssm: references from the mock file /etc/mock.json, not from Vault or AWS`,
       "cannot switch to user 1000:1000 (uid 1000, gid 1000): the process (uid 0) lacks CAP_SETGID and CAP_SETUID; run the entrypoint as root with CAP_SETUID and CAP_SETGID, or as that user without --user",
     ]);
     expectNoLeak(result, [password]);
@@ -189,7 +189,7 @@ describe.skipIf(unsupported !== null)("container-like runs", () => {
     expectNoLeak(result, [password]);
   });
 
-  it("render mode: an env file the next entrypoint loads with --env-file", async () => {
+  it("render mode: an env file the next entrypoint loads with --env-from", async () => {
     // The init-container pattern in one run: render secrets.env, then exec
     // a second entrypoint (the application container's) that loads it.
     const result = await runContainer({
@@ -204,7 +204,7 @@ describe.skipIf(unsupported !== null)("container-like runs", () => {
         "1000:1000",
         "--",
         entrypoint,
-        "--env-file",
+        "--env-from",
         "/run/render/secrets.env",
         "--",
         "/bin/sh",

@@ -496,7 +496,7 @@ function expectAppReadsRendered(
 ) {
   const dir = options.render!;
   if (options.renderFormat === "env") {
-    expect(appEnv.SECRET_ENTRYPOINT_ENV_FILE).toBe(
+    expect(appEnv.SECRET_ENTRYPOINT_ENV_FROM).toBe(
       path.posix.join(dir, renderFileNames.env),
     );
     return;

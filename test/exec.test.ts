@@ -357,7 +357,7 @@ describe("values that the environment cannot carry", () => {
     expect(result.code).toBe(65);
     expect(fs.existsSync(reportPath)).toBe(false);
     expect(logLines(result.stderr).at(-1)!.msg).toBe(
-      "the value of BLOB from vault:secret/bin?encoding=base64#blob holds a NUL byte, which the environment cannot carry; add ?as=file to the reference to get it as a file",
+      "the value of BLOB from vault:secret/bin?encoding=base64#blob holds a NUL byte, which the environment cannot carry; add the option as=file to the reference to get it as a file",
     );
   });
 
@@ -399,7 +399,7 @@ describe("values that the environment cannot carry", () => {
     expect(result.code).toBe(65);
     expect(fs.existsSync(reportPath)).toBe(false);
     expect(logLines(result.stderr).at(-1)!.msg).toBe(
-      "CERT is 140006 bytes, more than the 131072 bytes execve accepts for one variable; use ?as=file to pass it as a file",
+      "CERT cannot be passed to the command: it is 140006 bytes, more than the 131072 bytes execve accepts for one variable; use the option as=file for large or binary values",
     );
   });
 
@@ -425,7 +425,7 @@ describe("values that the environment cannot carry", () => {
 
     expect(result.code).toBe(65);
     expect(logLines(result.stderr).at(-1)!.msg).toMatch(
-      /^the command line and environment take \d+ bytes, more than the 2097152 bytes execve accepts; the largest variables are PART00 \(120008 bytes\), PART01 \(120008 bytes\), PART02 \(120008 bytes\); use \?as=file for large values$/,
+      /^the command line and environment take \d+ bytes, more than the 2097152 bytes execve accepts here \(a quarter of the stack limit\); the largest variables are PART00 \(120008 bytes\), PART01 \(120008 bytes\), PART02 \(120008 bytes\); use the option as=file for large values$/,
     );
   });
 });

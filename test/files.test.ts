@@ -124,7 +124,7 @@ describe("file references", () => {
       "binary",
       65,
       (root: string) =>
-        `the value of V from file:${root}/binary holds a NUL byte, which the environment cannot carry; add ?as=file to the reference to get it as a file`,
+        `the value of V from file:${root}/binary holds a NUL byte, which the environment cannot carry; add the option as=file to the reference to get it as a file`,
     ],
     [
       "a selector on text",

@@ -35,8 +35,10 @@ describe("parseOptions", () => {
     expect(
       parseOptions(["--user", "app", "--", "--check"], {}).command,
     ).toEqual(["--check"]);
-    expect(parseOptions(["--check", "node", "--user", "x"], {})).toMatchObject({
-      check: true,
+    expect(
+      parseOptions(["--timeout", "5s", "node", "--user", "x"], {}),
+    ).toMatchObject({
+      timeoutMs: 5_000,
       command: ["node", "--user", "x"],
     });
     expect(parseOptions(["--user=app", "-"], {})).toMatchObject({
@@ -55,7 +57,7 @@ describe("parseOptions", () => {
       SECRET_ENTRYPOINT_RENDER_MODE: "0440",
       SECRET_ENTRYPOINT_CHECK: "true",
     };
-    expect(parseOptions(["--user", "from-flag", "x"], env)).toMatchObject({
+    expect(parseOptions(["--user", "from-flag"], env)).toMatchObject({
       user: "from-flag",
       timeoutMs: 90_000,
       skip: ["A", "B", "C"],
@@ -68,14 +70,64 @@ describe("parseOptions", () => {
   });
 
   test("--help and --version exist only on the command line", () => {
-    expect(parseOptions([], { SECRET_ENTRYPOINT_HELP: "true" }).help).toBe(
-      false,
+    expect(() => parseOptions([], { SECRET_ENTRYPOINT_HELP: "true" })).toThrow(
+      "SECRET_ENTRYPOINT_HELP is not a setting of secret-entrypoint; valid settings: SECRET_ENTRYPOINT_USER,",
     );
     expect(parseOptions(["-h"], {}).help).toBe(true);
     expect(parseOptions(["--version"], {}).version).toBe(true);
   });
 
   test.each([
+    [
+      ["--env-file", "x"],
+      {},
+      "unknown option --env-file; use --env-from FILE; valid options:",
+    ],
+    [
+      ["--check", "app"],
+      {},
+      "--check starts nothing, but a command was given (app); drop the command or --check (SECRET_ENTRYPOINT_CHECK)",
+    ],
+    [
+      ["--check", "--render", "/r"],
+      {},
+      "--check and --render cannot be combined: check mode writes nothing",
+    ],
+    [
+      ["--refresh", "5s", "app"],
+      {},
+      "--refresh works with --render only: give --render DIR, or drop --refresh",
+    ],
+    [
+      ["--render-mode", "0660"],
+      {},
+      '--render-mode (SECRET_ENTRYPOINT_RENDER_MODE) has the value "0660"; give an octal mode that the owner can read and nobody else can write or execute',
+    ],
+    [
+      ["--render-mode", "0500"],
+      {},
+      '--render-mode (SECRET_ENTRYPOINT_RENDER_MODE) has the value "0500"',
+    ],
+    [
+      ["--render-mode", "0200"],
+      {},
+      '--render-mode (SECRET_ENTRYPOINT_RENDER_MODE) has the value "0200"',
+    ],
+    [
+      [],
+      { SECRET_ENTRYPOINT_FILES_DIR: "tmp/files" },
+      '--files-dir (SECRET_ENTRYPOINT_FILES_DIR) has the value "tmp/files"; give an absolute path',
+    ],
+    [
+      [],
+      { SECRET_ENTRYPOINT_FILE_VARS: "D*" },
+      '--file-vars (SECRET_ENTRYPOINT_FILE_VARS) holds "D*"; give variable names separated by commas, or * for every name',
+    ],
+    [
+      [],
+      { SECRET_ENTRYPOINT_USR: "app" },
+      "SECRET_ENTRYPOINT_USR is not a setting of secret-entrypoint",
+    ],
     [
       ["--bogus"],
       {},
@@ -123,7 +175,7 @@ describe("parseOptions", () => {
     [
       [],
       { SECRET_ENTRYPOINT_RENDER_MODE: "644x" },
-      '--render-mode (SECRET_ENTRYPOINT_RENDER_MODE) has the value "644x"; give an octal file mode such as 0400 or 0440',
+      '--render-mode (SECRET_ENTRYPOINT_RENDER_MODE) has the value "644x"; give an octal mode that the owner can read and nobody else can write or execute, such as 0400, 0440 or 0444',
     ],
     [
       [],

@@ -59,8 +59,8 @@ describe("the single executable", () => {
     expect(report.pid).toBe(result.pid);
     expect(report.env.DB).toBe("sea-secret-value");
     expect(logLines(result.stderr).map((line) => line.event)).toEqual([
-      "privileges.root",
       "mock.active",
+      "privileges.root",
       "exec",
     ]);
     expect(result.stderr).not.toContain("sea-secret-value");
