@@ -174,6 +174,29 @@ describe("--check", () => {
 });
 
 describe("--mock", () => {
+  test("YAML integers keep every digit, as JSON numbers do", async () => {
+    const mock = write(
+      "big.yaml",
+      "vault:secret/n: { big: 12345678901234567890, small: 7 }\n",
+    );
+    const result = await runEntrypoint(
+      ["--check", "--format=json", "--mock", mock],
+      {
+        env: baseEnv({ BIG: "vault:secret/n#big", ALL: "vault:secret/n" }),
+      },
+    );
+
+    const rows = (
+      JSON.parse(result.stdout) as {
+        references: Array<{ variable: string; length: number }>;
+      }
+    ).references;
+    expect(rows.map((row) => [row.variable, row.length])).toEqual([
+      ["ALL", '{"big":12345678901234567890,"small":7}'.length],
+      ["BIG", "12345678901234567890".length],
+    ]);
+  });
+
   test("logs a warning at start", async () => {
     const result = await runEntrypoint(["--mock", mockYaml(), "--", "true"], {
       env: baseEnv({ DB: "vault:secret/app#password" }),

@@ -3,6 +3,7 @@
  * exactly the environment it should have, clean signal state and its own
  * exit code; and it never starts when a reference fails.
  */
+import { execFileSync, spawn } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
 
@@ -10,6 +11,7 @@ import { describe, expect, test } from "vitest";
 
 import {
   baseEnv,
+  bundle,
   expectNoLeak,
   logLines,
   reportCommand,
@@ -427,5 +429,214 @@ describe("values that the environment cannot carry", () => {
     expect(logLines(result.stderr).at(-1)!.msg).toMatch(
       /^the command line and environment take \d+ bytes, more than the 2097152 bytes execve accepts here \(a quarter of the stack limit\); the largest variables are PART00 \(120008 bytes\), PART01 \(120008 bytes\), PART02 \(120008 bytes\); use the option as=file for large values$/,
     );
+  });
+});
+
+describe("what execve would refuse is found first", () => {
+  test.each([
+    [
+      "garbage after an ELF header",
+      "fake-elf",
+      Buffer.from("\x7fELFgarbage-garbage-garbage", "latin1"),
+      "it is a program for another machine or word size (this is x64)",
+    ],
+    [
+      "an ELF program for another machine",
+      "arm-elf",
+      armElf(),
+      "it is a program for another machine or word size (this is x64)",
+    ],
+    [
+      "a script whose interpreter is a text file",
+      "nested",
+      "#!INTERPRETER\necho\n",
+      'its interpreter "INTERPRETER" on the #! line cannot be run: cannot run INTERPRETER: it is neither a program (ELF) nor a script starting with #!',
+    ],
+  ])("%s is 126, not an abort", async (_name, fileName, content, message) => {
+    const dir = scratch();
+    const interpreter = path.join(dir, "no-shebang.sh");
+    fs.writeFileSync(interpreter, "echo hi\n", { mode: 0o755 });
+    const file = path.join(dir, fileName);
+    const text =
+      typeof content === "string"
+        ? content.replaceAll("INTERPRETER", interpreter)
+        : content;
+    fs.writeFileSync(file, text, { mode: 0o755 });
+    const result = await runEntrypoint(["--", file]);
+
+    expect(result.code).toBe(126);
+    expect(logLines(result.stderr).at(-1)!.msg).toBe(
+      `cannot run ${file}: ${message.replaceAll("INTERPRETER", interpreter)}`,
+    );
+    expect(result.stderr).not.toContain("process.execve failed");
+  });
+
+  test("a script whose interpreter is a script runs", async () => {
+    const dir = scratch();
+    const inner = path.join(dir, "inner");
+    fs.writeFileSync(inner, "#!/bin/sh\nexit 7\n", { mode: 0o755 });
+    const outer = path.join(dir, "outer");
+    fs.writeFileSync(outer, `#!${inner}\n`, { mode: 0o755 });
+    const result = await runEntrypoint(["--log-level=error", "--", outer]);
+
+    expect(result.code).toBe(7);
+  });
+
+  test("the size limit follows the stack limit, as the kernel's does", async () => {
+    const dir = scratch();
+    const mock = path.join(dir, "mock.json");
+    fs.writeFileSync(
+      mock,
+      JSON.stringify({
+        "vault:secret/a": { v: "z".repeat(100_000) },
+        "vault:secret/b": { v: "z".repeat(100_000) },
+        "vault:secret/c": { v: "z".repeat(100_000) },
+      }),
+    );
+    const env = baseEnv({
+      A: "vault:secret/a#v",
+      B: "vault:secret/b#v",
+      C: "vault:secret/c#v",
+      SECRET_ENTRYPOINT_MOCK: mock,
+    });
+    // A 1 MiB stack allows 256 KiB of arguments and environment.
+    const result = await runEntrypoint(["--", "true"], {
+      env,
+      wrapper: ["prlimit", "--stack=1048576", "--"],
+    });
+
+    expect(result.code).toBe(65);
+    expect(logLines(result.stderr).at(-1)!.msg).toMatch(
+      /^the command line and environment take \d+ bytes, more than the 262144 bytes execve accepts here \(a quarter of the stack limit\); the largest variables are A \(100003 bytes\), B \(100003 bytes\), C \(100003 bytes\); use the option as=file for large values$/,
+    );
+  });
+});
+
+// /bin/true with its e_machine changed to aarch64 (183).
+function armElf(): Buffer {
+  const program = fs.readFileSync("/bin/true");
+  program.writeUInt16LE(183, 18);
+  return program;
+}
+
+describe("the files folder", () => {
+  test("an existing folder that is not one the entrypoint made is refused", async () => {
+    const dir = scratch();
+    const existing = path.join(dir, "existing");
+    fs.mkdirSync(existing, { mode: 0o755 });
+    const mock = path.join(dir, "mock.yaml");
+    fs.writeFileSync(mock, "vault:secret/app: { pw: file-secret-1 }\n");
+    const env = baseEnv({
+      A: "vault:secret/app?as=file#pw",
+      SECRET_ENTRYPOINT_MOCK: mock,
+      SECRET_ENTRYPOINT_FILES_DIR: existing,
+    });
+    const result = await runEntrypoint(["--", "true"], { env });
+
+    expect(result.code).toBe(78);
+    expect(fs.statSync(existing).mode & 0o777).toBe(0o755);
+    expect(logLines(result.stderr).at(-1)!.msg).toBe(
+      `cannot write secret files into ${existing}: it exists with mode 0755, so it is not a folder an earlier start made (those are 0700); set SECRET_ENTRYPOINT_FILES_DIR to a folder of its own on an in-memory file system, such as /dev/shm/secret-entrypoint`,
+    );
+  });
+
+  test("a link is not followed, and files of an earlier start are removed", async () => {
+    const dir = scratch();
+    const target = path.join(dir, "target");
+    fs.mkdirSync(target, { mode: 0o700 });
+    const link = path.join(dir, "link");
+    fs.symlinkSync(target, link);
+    const mock = path.join(dir, "mock.yaml");
+    fs.writeFileSync(mock, "vault:secret/app: { pw: file-secret-2 }\n");
+    const viaLink = await runEntrypoint(["--", "true"], {
+      env: baseEnv({
+        A: "vault:secret/app?as=file#pw",
+        SECRET_ENTRYPOINT_MOCK: mock,
+        SECRET_ENTRYPOINT_FILES_DIR: link,
+      }),
+    });
+    expect(viaLink.code).toBe(78);
+    expect(logLines(viaLink.stderr).at(-1)!.msg).toContain(
+      "it exists and is not a folder (a symbolic link is not followed)",
+    );
+
+    fs.writeFileSync(path.join(target, "OLD"), "stale-secret");
+    const result = await runEntrypoint(["--log-level=error", "--", "true"], {
+      env: baseEnv({
+        A: "vault:secret/app?as=file#pw",
+        SECRET_ENTRYPOINT_MOCK: mock,
+        SECRET_ENTRYPOINT_FILES_DIR: target,
+      }),
+    });
+    expect(result.code).toBe(0);
+    expect(fs.readdirSync(target)).toEqual(["A"]);
+  });
+});
+
+describe("the runtime and the environment file", () => {
+  const oldNode = ["/usr/bin/node", "/usr/local/bin/node"].find((file) => {
+    if (!fs.existsSync(file)) return false;
+    const [major, minor] = execFileSync(file, ["-p", "process.versions.node"], {
+      encoding: "utf8",
+    })
+      .split(".")
+      .map(Number);
+    return major! < 22 || (major === 22 && minor! < 15);
+  });
+
+  test.skipIf(oldNode === undefined)(
+    "a Node without process.execve is exit 78 with advice",
+    async () => {
+      const result = await runEntrypoint(["--", "true"], { node: oldNode! });
+
+      expect(result.code).toBe(78);
+      expect(logLines(result.stderr).at(-1)!.msg).toMatch(
+        /^secret-entrypoint needs Node >= 22\.15 for process\.execve, and this is Node v\d+\.\d+\.\d+; use the single executable dist\/secret-entrypoint, or a newer Node$/,
+      );
+    },
+  );
+
+  test("a NUL byte in the env file is refused with its line", async () => {
+    const dir = scratch();
+    const file = path.join(dir, "secrets.env");
+    fs.writeFileSync(file, "A='one'\nB='x\u0000planted-nul-secret'\n");
+    const result = await runEntrypoint(["--env-from", file, "--", "true"]);
+
+    expect(result.code).toBe(65);
+    expect(logLines(result.stderr).at(-1)!.msg).toBe(
+      `failed to read env file ${file}: line 2: a NUL byte, which no variable can hold`,
+    );
+    expectNoLeak(result, ["planted-nul-secret"]);
+  });
+});
+
+describe("SIGUSR1", () => {
+  test("does not open Node's debugger in a long-running render", async () => {
+    const dir = scratch();
+    const mock = path.join(dir, "mock.yaml");
+    fs.writeFileSync(mock, "vault:secret/app: { pw: usr1-secret }\n");
+    const out = path.join(dir, "out");
+    const child = spawn(
+      process.execPath,
+      [bundle, "--render", out, "--refresh", "1h", "--mock", mock],
+      {
+        env: baseEnv({ PW: "vault:secret/app#pw" }),
+        stdio: ["ignore", "ignore", "pipe"],
+      },
+    );
+    let stderr = "";
+    child.stderr.setEncoding("utf8").on("data", (chunk) => (stderr += chunk));
+    const exited = new Promise<number | null>((resolve) =>
+      child.on("close", resolve),
+    );
+    await waitFor(() => fs.existsSync(path.join(out, "PW")));
+
+    child.kill("SIGUSR1");
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(child.exitCode).toBeNull();
+    child.kill("SIGTERM");
+
+    expect(await exited).toBe(0);
+    expect(stderr).not.toContain("Debugger listening");
   });
 });

@@ -231,6 +231,47 @@ describe("file references", () => {
   });
 });
 
+describe("file roots", () => {
+  test("/ as a root lets any absolute path be read", async () => {
+    const root = secretsRoot();
+    const dir = path.dirname(root);
+    const { command, reportPath } = reportCommand(dir);
+    const result = await runEntrypoint(
+      ["--file-roots", "/", "--", ...command],
+      {
+        env: baseEnv({ DB: `file:${root}/db_password` }),
+      },
+    );
+
+    expect(result.code).toBe(0);
+    expect(readReport<Report>(reportPath)!.env.DB).toBe("pa55word");
+  });
+
+  test("values that look like references but are not get a warning", async () => {
+    const root = secretsRoot();
+    const { result, report } = await runWith(root, {
+      A: " vault:secret/app#pw",
+      B: "VAULT:secret/app#pw",
+    });
+
+    expect(result.code).toBe(0);
+    expect(report!.env.A).toBe(" vault:secret/app#pw");
+    const warned = logLines(result.stderr).filter(
+      (line) => line.event === "reference.skipped",
+    );
+    expect(warned.map((line) => [line.variable, line.msg])).toEqual([
+      [
+        "A",
+        "A: the value looks like a reference but is passed on unchanged: a reference starts with vault:, awssm: or file: in lower case, with nothing before it",
+      ],
+      [
+        "B",
+        "B: the value looks like a reference but is passed on unchanged: a reference starts with vault:, awssm: or file: in lower case, with nothing before it",
+      ],
+    ]);
+  });
+});
+
 describe("NAME_FILE variables", () => {
   test("are ignored unless SECRET_ENTRYPOINT_FILE_VARS opts in", async () => {
     const root = secretsRoot();

@@ -226,6 +226,32 @@ describe.skipIf(!isRoot)("--user", () => {
     expect(readReport<Report>(reportPath)!.uid).toBe(other.uid);
   });
 
+  test("already the user, with groups added as fsGroup does: nothing to switch, groups kept", async () => {
+    const dir = scratch();
+    const { command, reportPath } = reportCommand(dir);
+    const groups = `${other.gid},${extra.gid}`;
+    const result = await runEntrypoint(
+      ["--user", other.name, "--", ...command],
+      {
+        wrapper: [
+          "setpriv",
+          `--reuid=${other.uid}`,
+          `--regid=${other.gid}`,
+          `--groups=${groups}`,
+          "--",
+        ],
+      },
+    );
+
+    expect(result.code).toBe(0);
+    const report = readReport<Report>(reportPath)!;
+    expect([report.uid, report.gid, report.groups]).toEqual([
+      other.uid,
+      other.gid,
+      [other.gid, extra.gid],
+    ]);
+  });
+
   test("the command is looked up with the user's rights: unreadable folders do not count", async () => {
     const dir = scratch();
     const hidden = `${dir}/hidden`;

@@ -32,6 +32,8 @@ export interface RunOptions {
   timeoutMs?: number;
   uid?: number;
   gid?: number;
+  /** The Node that runs the bundle; the test's own by default. */
+  node?: string;
   /** A program that starts the entrypoint, such as setpriv or unshare. */
   wrapper?: string[];
 }
@@ -51,7 +53,7 @@ export function runEntrypoint(
 ): Promise<RunResult> {
   const entrypoint = options.sea
     ? [executable, ...args]
-    : [process.execPath, bundle, ...args];
+    : [options.node ?? process.execPath, bundle, ...args];
   const [file, ...argv] = [...(options.wrapper ?? []), ...entrypoint];
   const child = spawn(file!, argv, {
     env: options.env ?? baseEnv(),
