@@ -333,3 +333,19 @@ describe("NAME_FILE variables", () => {
     );
   });
 });
+
+describe("providers", () => {
+  test("only the providers a run's references need are loaded", async () => {
+    const root = secretsRoot();
+    const { result } = await runWith(root, {
+      DB: `file:${root}/db_password`,
+      SECRET_ENTRYPOINT_LOG_LEVEL: "debug",
+    });
+
+    expect(result.code).toBe(0);
+    const loaded = logLines(result.stderr)
+      .filter((line) => line.event === "provider.load")
+      .map((line) => line.provider);
+    expect(loaded).toEqual(["file"]);
+  });
+});
