@@ -1,22 +1,23 @@
 /**
  * The procedure, top to bottom: options, references, resolution, the
  * environment, the privilege drop, exec. Each step returns or throws an
- * EntrypointError, which `bin.ts` turns into a log line and an exit code.
+ * EntrypointError; the run's logger logs it, and `bin.ts` exits with its
+ * code.
  */
 import { checkRows, checkStatus, formatReport } from "./check.ts";
-import { EntrypointError, usageError } from "./errors.ts";
 import { assembleValues, commandEnvironment } from "./environment.ts";
-import { checkSize } from "./limits.ts";
-import { writeValueFiles } from "./value-files.ts";
+import { EntrypointError, usageError } from "./errors.ts";
 import { execCommand, findCommand } from "./launch.ts";
+import { checkSize } from "./limits.ts";
 import { createLogger, logEvent, type Logger } from "./logging.ts";
 import { helpText, parseOptions, type Options } from "./options.ts";
 import { checkCanSwitch, dropPrivileges, userVariables } from "./privileges.ts";
+import { renderMode } from "./render-mode.ts";
 import { firstFailure, resolveBindings, type Resolution } from "./resolve.ts";
 import { scanEnvironment, type Plan } from "./scan.ts";
-import { resolveUser, type TargetUser } from "./users.ts";
 import { loadEnvironment } from "./settings.ts";
-import { renderMode } from "./render-mode.ts";
+import { resolveUser, type TargetUser } from "./users.ts";
+import { writeValueFiles } from "./value-files.ts";
 
 declare const __VERSION__: string;
 export const version = typeof __VERSION__ === "string" ? __VERSION__ : "dev";
