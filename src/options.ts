@@ -4,6 +4,10 @@
  * wins over the environment. Options end at `--` or at the first word that
  * is not an option; the rest is the command.
  */
+import {
+  awsSettingNames,
+  vaultSettingNames,
+} from "../providers/setting-names.ts";
 import { usageError } from "./errors.ts";
 
 type Kind = "flag" | "boolean" | "string" | "duration" | "list" | "mode";
@@ -207,23 +211,18 @@ export function parseOptions(
   return options;
 }
 
-// Settings of the providers, which check their own names.
-const providerPrefixes = [`${envPrefix}VAULT_`, `${envPrefix}AWS_`];
-
 // A misspelt setting would otherwise pass in silence: SECRET_ENTRYPOINT_USR
 // would run the command as root.
 function checkSettingNames(env: NodeJS.ProcessEnv) {
-  const known = new Set<string>(
-    optionSpecs
-      .filter((spec) => !("cliOnly" in spec))
-      .map((spec) => envName(spec.name)),
-  );
+  const own = optionSpecs
+    .filter((spec) => !("cliOnly" in spec))
+    .map((spec) => envName(spec.name));
+  const known = new Set([...own, ...vaultSettingNames, ...awsSettingNames]);
   for (const name of Object.keys(env)) {
     if (!name.startsWith(envPrefix) || known.has(name)) continue;
-    if (providerPrefixes.some((prefix) => name.startsWith(prefix))) continue;
 
     throw usageError(
-      `${name} is not a setting of secret-entrypoint; valid settings: ${[...known].join(", ")}, and SECRET_ENTRYPOINT_VAULT_* and SECRET_ENTRYPOINT_AWS_* for the providers`,
+      `${name} is not a setting of secret-entrypoint; valid settings: ${[...known].join(", ")}`,
     );
   }
 }

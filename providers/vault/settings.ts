@@ -5,6 +5,7 @@
  * before any network call.
  */
 import { EntrypointError, ExitCode } from "../../src/errors.ts";
+import { vaultSettingNames } from "../setting-names.ts";
 
 export const authMethods = ["token", "kubernetes", "approle", "jwt"] as const;
 
@@ -60,21 +61,7 @@ type Env = NodeJS.ProcessEnv;
 const prefix = "SECRET_ENTRYPOINT_VAULT_";
 
 /** Every SECRET_ENTRYPOINT_VAULT_* setting, for catching typos. */
-export const settingNames = [
-  "AUTH",
-  "AUTH_PATH",
-  "ROLE",
-  "TOKEN_FILE",
-  "KUBERNETES_TOKEN_FILE",
-  "ROLE_ID",
-  "ROLE_ID_FILE",
-  "SECRET_ID",
-  "SECRET_ID_FILE",
-  "JWT_FILE",
-  "LOGIN_WAIT",
-  "CONCURRENCY",
-  "REVOKE",
-].map((name) => `${prefix}${name}`);
+export const settingNames = vaultSettingNames;
 
 /**
  * SECRET_ENTRYPOINT_VAULT_* variables that are no setting: the core leaves
