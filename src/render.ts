@@ -78,7 +78,7 @@ async function writeIfChanged(
   logger: Logger,
 ): Promise<{ changed: boolean }> {
   const { dir } = options;
-  await fs.mkdir(dir, { recursive: true, mode: 0o755 });
+  await makeFolder(dir);
   const current = await currentVersion(dir);
   if (current && (await versionMatches(current, payload, options))) {
     // A run that died between the switch and the links left them behind.
@@ -356,6 +356,28 @@ function isErrno(error: unknown, code: string): boolean {
 // like any privilege it lacks). Anything else (DIR is a file, the volume is
 // full) is a matter of where DIR points (exit 78). The messages of fs errors
 // hold paths and syscalls, never file contents.
+// Not a recursive mkdir: Node's loops forever on a path under /proc. The
+// folder's parent must exist, as a volume's mount point does.
+async function makeFolder(dir: string): Promise<void> {
+  try {
+    await fs.mkdir(dir, { mode: 0o755 });
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === "EEXIST" && (await fs.stat(dir)).isDirectory()) return;
+
+    const why =
+      code === "EEXIST"
+        ? "it exists and is not a folder"
+        : code === "ENOENT"
+          ? "its parent folder does not exist"
+          : `the system refused (${code ?? "unknown error"})`;
+    throw new EntrypointError(
+      `cannot render into ${dir}: ${why}; give --render an existing folder, or a new one in an existing folder`,
+      code === "EACCES" || code === "EPERM" ? ExitCode.denied : ExitCode.config,
+    );
+  }
+}
+
 function renderError(action: string, cause: unknown): EntrypointError {
   if (cause instanceof EntrypointError) {
     return cause;
@@ -365,8 +387,9 @@ function renderError(action: string, cause: unknown): EntrypointError {
   const hint = denied
     ? "; check that DIR is writable by the entrypoint's user, and that --user with render needs root or CAP_CHOWN"
     : "";
+  // Node's message quotes paths, never file contents.
   return new EntrypointError(
-    `failed to ${action}: ${(cause as Error).message}${hint}`,
+    `failed to ${action}: ${code || (cause as Error).name}${hint}`,
     denied ? ExitCode.denied : ExitCode.config,
     { cause },
   );

@@ -211,7 +211,7 @@ function withDeadline<T>(
     const fail = () =>
       reject(
         new EntrypointError(
-          `the ${name} provider did not answer within the deadline of ${settings.timeoutMs} ms; raise SECRET_ENTRYPOINT_TIMEOUT or check that the provider is reachable`,
+          `the ${name} provider did not answer within the deadline of ${settings.timeoutMs} ms; raise --timeout (SECRET_ENTRYPOINT_TIMEOUT) or check that the provider is reachable`,
           ExitCode.unavailable,
         ),
       );

@@ -29,6 +29,15 @@ export interface Plan {
 export interface ScanSettings extends GrammarContext {
   skip: readonly string[];
   fileVars: readonly string[];
+  keepEnv: readonly string[];
+}
+
+// The entrypoint's and Vault's settings are configuration, not the
+// command's environment: VAULT_ADDR=vault:8200 is not a reference.
+function isSetting(variable: string, settings: ScanSettings): boolean {
+  const own =
+    variable.startsWith("SECRET_ENTRYPOINT_") || variable.startsWith("VAULT_");
+  return own && !settings.keepEnv.includes(variable);
 }
 
 /** Scans every variable of `env` except the skipped ones. */
@@ -39,6 +48,7 @@ export function scanEnvironment(
   const plan: Plan = { bindings: [], consumed: [], passedOn: [] };
   for (const [variable, value] of Object.entries(env)) {
     if (value === undefined || settings.skip.includes(variable)) continue;
+    if (isSetting(variable, settings)) continue;
 
     const template = parseVariable(variable, value, settings);
     if (template !== undefined) {
@@ -94,6 +104,7 @@ function addFileVariables(
     const match = /^(.+)_FILE$/.exec(fileVariable);
     if (!match || filePath === undefined) continue;
     if (settings.skip.includes(fileVariable)) continue;
+    if (isSetting(fileVariable, settings)) continue;
 
     const variable = match[1]!;
     const listed = settings.fileVars.includes(variable);

@@ -5,9 +5,9 @@
 import fs from "node:fs";
 
 import { parseEnvFile } from "./env-file.ts";
-import { EntrypointError, ExitCode } from "./errors.ts";
+import { EntrypointError, ExitCode, usageError } from "./errors.ts";
 import { logEvent, type Logger } from "./logging.ts";
-import type { Options } from "./options.ts";
+import { envPrefix, type Options } from "./options.ts";
 
 /**
  * The environment with the env file's variables laid over it. The file wins:
@@ -21,6 +21,7 @@ export function loadEnvironment(
   if (options.envFrom === undefined) return env;
 
   const values = parseEnvFile(readEnvFile(options.envFrom), options.envFrom);
+  refuseSettings(values, options.envFrom);
   logEvent(
     logger,
     "debug",
@@ -31,10 +32,34 @@ export function loadEnvironment(
   return { ...env, ...Object.fromEntries(values) };
 }
 
+// Options are parsed before the file is read, so a setting in it would be
+// dropped without effect: SECRET_ENTRYPOINT_USER there would not drop root.
+function refuseSettings(values: Map<string, string>, file: string) {
+  for (const name of values.keys()) {
+    if (!name.startsWith(envPrefix)) continue;
+
+    throw usageError(
+      `${file} sets ${name}, but an env file cannot hold the entrypoint's settings; set it in the container's environment or on the command line`,
+    );
+  }
+}
+
+// An env file is a small regular file; /dev/urandom would never end.
+const maxEnvFileBytes = 8 * 1024 * 1024;
+
 function readEnvFile(file: string): string {
   try {
+    const stat = fs.statSync(file);
+    if (!stat.isFile() || stat.size > maxEnvFileBytes) {
+      throw new EntrypointError(
+        `cannot read the env file ${file}: it is not a regular file of at most 8 MiB; check --env-from (SECRET_ENTRYPOINT_ENV_FROM)`,
+        ExitCode.config,
+      );
+    }
     return fs.readFileSync(file, "utf8");
   } catch (error) {
+    if (error instanceof EntrypointError) throw error;
+
     const code = (error as NodeJS.ErrnoException).code ?? "unknown error";
     const exitCode =
       code === "ENOENT"

@@ -58,7 +58,11 @@ export function writeValueFiles(
 function prepareFolder(dir: string, owner: Owner) {
   const existing = fs.lstatSync(dir, { throwIfNoEntry: false });
   if (existing === undefined) {
-    fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+    // Not recursive: Node's recursive mkdir loops forever under /proc.
+    if (!fs.existsSync(path.dirname(dir))) {
+      throw configError(dir, "its parent folder does not exist");
+    }
+    fs.mkdirSync(dir, { mode: 0o700 });
   } else if (!existing.isDirectory()) {
     throw configError(
       dir,

@@ -640,3 +640,51 @@ describe("SIGUSR1", () => {
     expect(stderr).not.toContain("Debugger listening");
   });
 });
+
+describe("folders and files that cannot serve", () => {
+  test.each([
+    [
+      ["--render", "/proc/no-such/dir"],
+      78,
+      "cannot render into /proc/no-such/dir: its parent folder does not exist; give --render an existing folder, or a new one in an existing folder",
+    ],
+    [
+      ["--render", "/etc/hostname"],
+      78,
+      "cannot render into /etc/hostname: it exists and is not a folder; give --render an existing folder, or a new one in an existing folder",
+    ],
+    [
+      ["--env-from", "/dev/urandom", "--", "true"],
+      78,
+      "cannot read the env file /dev/urandom: it is not a regular file of at most 8 MiB; check --env-from (SECRET_ENTRYPOINT_ENV_FROM)",
+    ],
+  ])("%j", async (args, code, message) => {
+    const result = await runEntrypoint(args, {
+      env: baseEnv({ A: "file:/run/secrets/none?optional=true" }),
+      timeoutMs: 10_000,
+    });
+
+    expect(result.code).toBe(code);
+    expect(logLines(result.stderr).at(-1)!.msg).toBe(message);
+  });
+
+  test("an env file cannot hold the entrypoint's settings", async () => {
+    const file = path.join(scratch(), "settings.env");
+    fs.writeFileSync(file, "SECRET_ENTRYPOINT_USER='nobody'\n");
+    const result = await runEntrypoint(["--env-from", file, "--", "true"]);
+
+    expect(result.code).toBe(64);
+    expect(logLines(result.stderr).at(-1)!.msg).toBe(
+      `${file} sets SECRET_ENTRYPOINT_USER, but an env file cannot hold the entrypoint's settings; set it in the container's environment or on the command line`,
+    );
+  });
+
+  test("settings are not scanned for references: VAULT_ADDR=vault:8200 is no reference", async () => {
+    const result = await runEntrypoint(["--check"], {
+      env: baseEnv({ VAULT_ADDR: "vault:8200" }),
+    });
+
+    expect(result.code).toBe(0);
+    expect(result.stdout).toBe("no references found\n");
+  });
+});
