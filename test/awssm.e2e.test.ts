@@ -424,7 +424,7 @@ describe("faults", () => {
 
     expect(result.code).toBe(69);
     expect(errorLine(result).map((line) => line.msg)).toEqual([
-      "failed to resolve DB from awssm:prod/db: the awssm provider did not answer within the deadline of 1000 ms; raise SECRET_ENTRYPOINT_TIMEOUT or check that the provider is reachable",
+      "failed to resolve DB from awssm:prod/db: the awssm provider did not answer within the deadline of 1000 ms; raise --timeout (SECRET_ENTRYPOINT_TIMEOUT) or check that the provider is reachable",
     ]);
     expect(Date.now() - started).toBeLessThan(10_000);
     expect(fs.existsSync(reportPath)).toBe(false);
