@@ -21,7 +21,12 @@ import {
   targetOf,
   type Target,
 } from "./awssm/reads.ts";
-import { maxAttempts, noRegionError, regionOf } from "./awssm/settings.ts";
+import {
+  checkEndpoints,
+  maxAttempts,
+  noRegionError,
+  regionOf,
+} from "./awssm/settings.ts";
 import type {
   CreateProvider,
   ReadContext,
@@ -34,6 +39,7 @@ type Results = Map<string, ReadResult>;
 /** Sets up the provider; reads nothing until `read`. */
 export const create: CreateProvider = (setup) => {
   const attempts = maxAttempts(setup.env);
+  checkEndpoints(setup.env);
   const clients = new Map<string, SecretsManagerClient>();
   const state = { batchDenied: false };
 

@@ -65,6 +65,10 @@ async function connect(
   const settings = readSettings(env);
   warnAboutSettings(env, settings, context.logger);
   const http = new VaultHttp(settings, await readTlsMaterial(settings.tls));
+  // Known even when another auth method is chosen: a server that echoes
+  // headers or the environment must not get it into a message.
+  const envToken = env["VAULT_TOKEN"];
+  http.addCredentials([envToken, envToken?.trim()]);
   try {
     const session = await authenticate({ settings, http, env, ...context });
     http.token = session.token;

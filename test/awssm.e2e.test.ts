@@ -378,6 +378,23 @@ const faults: FaultCase[] = [
       "failed to resolve DB from awssm:prod/db#password: aws secret prod/db in eu-west-1: Secrets Manager is unreachable after 2 attempt(s) (ECONNREFUSED); check that the container can reach the Secrets Manager endpoint (network, VPC endpoint, AWS_ENDPOINT_URL_SECRETS_MANAGER)",
   },
   {
+    name: "an AWS_ENDPOINT_URL_SECRETS_MANAGER that is no URL",
+    env: { AWS_ENDPOINT_URL_SECRETS_MANAGER: "not-a-url" },
+    code: 78,
+    message:
+      "failed to resolve DB from awssm:prod/db#password: AWS_ENDPOINT_URL_SECRETS_MANAGER=not-a-url is not an endpoint URL; use an absolute http:// or https:// URL, e.g. http://localstack:4566 or https://secretsmanager.eu-west-1.amazonaws.com, or unset it",
+  },
+  {
+    name: "an AWS_ENDPOINT_URL that is no http(s) URL",
+    env: {
+      AWS_ENDPOINT_URL_SECRETS_MANAGER: undefined,
+      AWS_ENDPOINT_URL: "localstack:4566",
+    },
+    code: 78,
+    message:
+      "failed to resolve DB from awssm:prod/db#password: AWS_ENDPOINT_URL=localstack:4566 is not an endpoint URL; use an absolute http:// or https:// URL, e.g. http://localstack:4566 or https://secretsmanager.eu-west-1.amazonaws.com, or unset it",
+  },
+  {
     name: "a bad SECRET_ENTRYPOINT_AWS_MAX_ATTEMPTS",
     env: { SECRET_ENTRYPOINT_AWS_MAX_ATTEMPTS: "0" },
     code: 78,

@@ -5,6 +5,8 @@
  * bundle finds the fake through VAULT_ADDR, as it would find a real Vault.
  */
 import fs from "node:fs";
+import http from "node:http";
+import type { AddressInfo } from "node:net";
 import os from "node:os";
 import path from "node:path";
 
@@ -387,6 +389,49 @@ describe("failures: exit code, message, and the command never starts", () => {
         `failed to resolve X from vault:secret/app#password: vault secret secret/app: Vault at ${vault.address} is unreachable: no answer within the request timeout after 3 attempts`,
     },
     {
+      name: "a path that names a KV v2 mount",
+      env: { VAULT_TOKEN: rootToken, X: "vault:secret#x" },
+      code: 65,
+      message:
+        "failed to resolve X from vault:secret#x: vault secret secret: the reference names the mount secret/ and must name a secret under it (e.g. vault:secret/app#x)",
+    },
+    {
+      name: "a path that names a KV v2 mount with data",
+      env: { VAULT_TOKEN: rootToken, X: "vault:secret/data#x" },
+      code: 65,
+      message:
+        "failed to resolve X from vault:secret/data#x: vault secret secret/data: the reference names the mount secret/ and must name a secret under it (e.g. vault:secret/app#x)",
+    },
+    {
+      name: "a path that names a KV v1 mount",
+      env: { VAULT_TOKEN: rootToken, X: "vault:kv" },
+      code: 65,
+      message:
+        "failed to resolve X from vault:kv: vault secret kv: the reference names the mount kv/ and must name a secret under it (e.g. vault:kv/app)",
+    },
+    {
+      name: "a 502 from a proxy that lasts",
+      env: { VAULT_TOKEN: appToken, X: "vault:secret/app#password" },
+      fault: {
+        path: "secret/data/app",
+        action: { kind: "status", status: 502 },
+      },
+      code: 69,
+      message:
+        "failed to resolve X from vault:secret/app#password: vault secret secret/app: Vault answered bad gateway (502) after 3 attempts",
+    },
+    {
+      name: "a 504 from a proxy that lasts",
+      env: { VAULT_TOKEN: appToken, X: "vault:secret/app#password" },
+      fault: {
+        path: "secret/data/app",
+        action: { kind: "status", status: 504 },
+      },
+      code: 69,
+      message:
+        "failed to resolve X from vault:secret/app#password: vault secret secret/app: Vault answered gateway timeout (504) after 3 attempts",
+    },
+    {
       name: "a refused login",
       env: {
         SECRET_ENTRYPOINT_VAULT_AUTH: "kubernetes",
@@ -462,6 +507,112 @@ describe("failures: exit code, message, and the command never starts", () => {
     );
     expect(older.result.code).toBe(0);
     expect(report(older.reportPath).env.X).toBe("rotated-one");
+  });
+
+  test("a path that names a mount reads nothing", async () => {
+    const { result } = await run(
+      vaultEnv({ VAULT_TOKEN: rootToken, X: "vault:secret#x" }),
+    );
+
+    expect(result.code).toBe(65);
+    expect(vault.count("secret/data/secret")).toBe(0);
+  });
+
+  test("credentials in Vault's error strings are redacted, and long strings cut", async () => {
+    vault.inject({
+      path: "secret/data/app",
+      action: {
+        kind: "status",
+        status: 400,
+        errors: [
+          `bad thing ${appToken}`,
+          "planted hvs.APPTOKEN-PLANTED and s.abcdefghijklmnopqrstuvwx",
+          "y".repeat(500),
+        ],
+      },
+    });
+    const { result, reportPath } = await run(
+      vaultEnv({ VAULT_TOKEN: appToken, X: "vault:secret/app#password" }),
+      ["hvs.APPTOKEN-PLANTED", "s.abcdefghijklmnopqrstuvwx", "y".repeat(201)],
+    );
+
+    expect(result.code).toBe(65);
+    expect(errorMessages(result)).toEqual([
+      `failed to resolve X from vault:secret/app#password: vault secret secret/app: Vault rejected the request: bad thing [redacted]; planted [redacted] and [redacted]; ${"y".repeat(200)}... (400)`,
+    ]);
+    expect(fs.existsSync(reportPath)).toBe(false);
+  });
+
+  test("a login's credentials in Vault's error strings are redacted", async () => {
+    vault.inject({
+      path: "auth/approle/login",
+      action: {
+        kind: "status",
+        status: 400,
+        errors: [`invalid secret id ${secretId} for role id ${roleId}`],
+      },
+    });
+    const { result } = await run(
+      vaultEnv({
+        VAULT_TOKEN: appToken,
+        SECRET_ENTRYPOINT_VAULT_AUTH: "approle",
+        SECRET_ENTRYPOINT_VAULT_ROLE_ID: roleId,
+        SECRET_ENTRYPOINT_VAULT_SECRET_ID_FILE: write("sid", `${secretId}\n`),
+        X: "vault:secret/app#password",
+      }),
+    );
+
+    expect(result.code).toBe(77);
+    expect(errorMessages(result)).toEqual([
+      "failed to resolve X from vault:secret/app#password: vault login with approle auth at auth/approle: Vault rejected the request: invalid secret id [redacted] for role id [redacted] (400); check the role id and secret id of the role at auth/approle (a secret id may have expired or run out of uses)",
+    ]);
+  });
+
+  test("a server that is not Vault: exit 78", async () => {
+    const other = http.createServer((_, response) => {
+      response.writeHead(404, { "Content-Type": "text/plain" }).end("nope");
+    });
+    await new Promise<void>((resolve) => other.listen(0, "127.0.0.1", resolve));
+    const { port } = other.address() as AddressInfo;
+    const address = `http://127.0.0.1:${port}`;
+    try {
+      const { result, reportPath } = await run(
+        vaultEnv({
+          VAULT_ADDR: address,
+          VAULT_TOKEN: appToken,
+          X: "vault:secret/app#password",
+        }),
+      );
+
+      expect(result.code).toBe(78);
+      expect(errorMessages(result)).toEqual([
+        `failed to resolve X from vault:secret/app#password: vault secret secret/app: the server at VAULT_ADDR (${address}) answered 404 to Vault's mount lookup; check that VAULT_ADDR points at Vault`,
+      ]);
+      expect(fs.existsSync(reportPath)).toBe(false);
+    } finally {
+      await new Promise((resolve) => other.close(resolve));
+    }
+  });
+
+  test("https:// to a server that speaks plain HTTP: exit 78 at once", async () => {
+    const address = vault.address.replace(/^http:/, "https:");
+    const { result, reportPath } = await run(
+      vaultEnv({
+        VAULT_ADDR: address,
+        VAULT_TOKEN: appToken,
+        X: "vault:secret/app#password",
+      }),
+    );
+
+    expect(result.code).toBe(78);
+    expect(errorMessages(result)).toEqual([
+      expect.stringMatching(
+        new RegExp(
+          `^failed to resolve X from vault:secret/app#password: vault secret secret/app: TLS connection to ${address} failed: the server does not answer TLS \\((EPROTO|ERR_SSL_WRONG_VERSION_NUMBER)\\); check the scheme and port of VAULT_ADDR \\(https:// needs a server that speaks TLS there\\)$`,
+        ),
+      ),
+    ]);
+    expect(fs.existsSync(reportPath)).toBe(false);
   });
 
   test("an unreachable Vault: exit 69", async () => {
@@ -560,6 +711,21 @@ describe("a credential that cannot go into a request: exit 78 at once", () => {
         `failed to resolve X from vault:secret/app#password: ${dir}/jwt (SECRET_ENTRYPOINT_VAULT_JWT_FILE) holds a character a JWT cannot have (U+000A at character ${head.length + 1}); a JWT is printable ASCII without spaces: ${dir}/jwt should hold the JWT alone, a final newline allowed`,
     },
   ];
+
+  test("VAULT_TOKEN with a final CR LF or newline: trimmed, as documented", async () => {
+    for (const end of ["\r\n", "\n"]) {
+      const { result, reportPath } = await run(
+        vaultEnv({ VAULT_TOKEN: `${appToken}${end}`, X: "vault:secret/app" }),
+      );
+
+      expect(result.code).toBe(0);
+      expect(JSON.parse(report(reportPath).env.X!)).toHaveProperty(
+        "password",
+        "v2-password-new",
+      );
+      fs.rmSync(reportPath);
+    }
+  });
 
   test.each(rows)("$name", async (row) => {
     const { result, reportPath } = await run(

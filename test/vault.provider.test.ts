@@ -568,7 +568,7 @@ describe("faults", () => {
     expect(outcome(run, "vault:secret/app@latest")).toEqual({
       code: 69,
       message:
-        "vault secret secret/app: Vault answered upstream down (502) after 2 attempts",
+        "vault secret secret/app: Vault answered upstream down (502 bad gateway) after 2 attempts",
     });
     expect(vault.count("secret/data/app")).toBe(2);
   });

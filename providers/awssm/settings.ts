@@ -1,7 +1,8 @@
 /**
  * The provider's settings, read from the entrypoint's environment. The SDK
  * reads the rest itself: credentials (default chain), endpoint overrides
- * (AWS_ENDPOINT_URL_SECRETS_MANAGER, AWS_ENDPOINT_URL) and AWS_MAX_ATTEMPTS.
+ * (AWS_ENDPOINT_URL_SECRETS_MANAGER, AWS_ENDPOINT_URL; checked here first)
+ * and AWS_MAX_ATTEMPTS.
  */
 import { EntrypointError, ExitCode } from "../../src/errors.ts";
 import type { AwsReference } from "../../src/references.ts";
@@ -25,6 +26,47 @@ export function maxAttempts(env: NodeJS.ProcessEnv): number | undefined {
     );
   }
   return Number(raw);
+}
+
+/** The SDK's endpoint overrides, the service's own first. */
+export const endpointVariables = [
+  "AWS_ENDPOINT_URL_SECRETS_MANAGER",
+  "AWS_ENDPOINT_URL",
+] as const;
+
+/**
+ * Checks the endpoint overrides the SDK will read: it takes any string and
+ * fails only at the first call, with a TypeError that names neither the
+ * variable nor the value. An absolute http:// or https:// URL passes; an
+ * empty value is unset, as the SDK treats it. Throws exit 78.
+ */
+export function checkEndpoints(env: NodeJS.ProcessEnv): void {
+  for (const name of endpointVariables) {
+    const raw = env[name];
+    if (raw === undefined || raw === "" || isHttpUrl(raw)) continue;
+
+    throw new EntrypointError(
+      `${name}=${withoutUserinfo(raw)} is not an endpoint URL; use an absolute http:// or https:// URL, e.g. http://localstack:4566 or https://secretsmanager.eu-west-1.amazonaws.com, or unset it`,
+      ExitCode.config,
+    );
+  }
+}
+
+function isHttpUrl(raw: string): boolean {
+  try {
+    const url = new URL(raw);
+    return (
+      (url.protocol === "http:" || url.protocol === "https:") &&
+      url.hostname !== ""
+    );
+  } catch {
+    return false;
+  }
+}
+
+// A URL may carry user:password@; the message shows the rest.
+function withoutUserinfo(raw: string): string {
+  return raw.replace(/^([^:/?#]*:\/\/)[^/?#]*@/, "$1***@");
 }
 
 /** The default region for names and partial ARNs, as the AWS CLI picks it. */

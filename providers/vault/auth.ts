@@ -40,6 +40,10 @@ export async function authenticate(context: AuthContext): Promise<Session> {
     };
   }
   const body = await loginBody(auth);
+  // The JWT, role id and secret id, not the role's name: known from the
+  // login on, for every message after it.
+  const { jwt, role_id: roleId, secret_id: secretId } = body;
+  context.http.addCredentials([jwt, roleId, secretId]);
   return { token: await login(auth, body, context), loggedIn: true };
 }
 
@@ -70,7 +74,15 @@ async function givenToken(
 
 type LoginSettings = Exclude<AuthSettings, { method: "token" }>;
 
-async function loginBody(auth: LoginSettings) {
+/** What a login sends: the role's name and the credentials. */
+type LoginBody = {
+  role?: string;
+  jwt?: string;
+  role_id?: string;
+  secret_id?: string;
+};
+
+async function loginBody(auth: LoginSettings): Promise<LoginBody> {
   switch (auth.method) {
     case "kubernetes":
       return {
@@ -102,7 +114,7 @@ async function loginBody(auth: LoginSettings) {
 
 async function login(
   auth: LoginSettings,
-  body: Record<string, string>,
+  body: LoginBody,
   context: AuthContext,
 ): Promise<string> {
   const subject = loginSubject(auth);

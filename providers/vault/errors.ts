@@ -2,6 +2,7 @@
  * Turns a failed request into the error the user sees: what was asked, what
  * Vault or the network said, and what to change. The exit code follows
  * DESIGN section 6: 77 denied, 66 missing, 69 unavailable, 78 TLS setup.
+ * Vault's own words in them have been redacted by http.ts.
  */
 import { EntrypointError, ExitCode } from "../../src/errors.ts";
 import type { ExitCodeValue } from "../../src/errors.ts";
@@ -33,6 +34,11 @@ export function transportError(
     case "tls":
       return fail(
         `${subject}: TLS connection to ${where.address} failed: ${describeFailure(failure)}; ${tlsHint}`,
+        ExitCode.config,
+      );
+    case "notTls":
+      return fail(
+        `${subject}: TLS connection to ${where.address} failed: ${describeFailure(failure)}; check the scheme and port of VAULT_ADDR (https:// needs a server that speaks TLS there)`,
         ExitCode.config,
       );
     case "network":

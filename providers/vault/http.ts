@@ -12,6 +12,7 @@ import https from "node:https";
 
 import nodeVault from "node-vault";
 
+import { redact } from "./redact.ts";
 import type { VaultSettings } from "./settings.ts";
 import { transport } from "./transport.ts";
 
@@ -20,6 +21,7 @@ export type Failure =
   | { kind: "status"; status: number; errors: string[]; body: unknown }
   | { kind: "network"; code: string }
   | { kind: "tls"; code: string; reason: string }
+  | { kind: "notTls"; code: string }
   | { kind: "deadline" };
 
 /** A failed request to Vault. Its message is safe to show. */
@@ -66,6 +68,8 @@ const mute = Object.assign(() => undefined, { enabled: false });
 /** A Vault client for one run. `destroy` closes its kept-alive sockets. */
 export class VaultHttp {
   token: string | undefined;
+  /** Credentials to cut out of Vault's error strings, besides the token. */
+  readonly #credentials = new Set<string>();
   readonly #client: nodeVault.client;
   readonly #httpAgent = new http.Agent({ keepAlive: true });
   readonly #httpsAgent: https.Agent;
@@ -115,6 +119,16 @@ export class VaultHttp {
     }
   }
 
+  /**
+   * Credentials this run knows that Vault's error strings must not show
+   * (VAULT_TOKEN, a role id...). The token in use is added by itself.
+   */
+  addCredentials(values: Iterable<string | undefined>): void {
+    for (const value of values) {
+      if (value !== undefined && value !== "") this.#credentials.add(value);
+    }
+  }
+
   /** Closes kept-alive connections so that the process may end. */
   destroy(): void {
     this.#httpAgent.destroy();
@@ -140,7 +154,7 @@ export class VaultHttp {
       });
       return { kind: "ok", body };
     } catch (error) {
-      const failure = classify(error);
+      const failure = this.#redacted(classify(error));
       // An attempt whose timeout the deadline cut short ran out of run, not
       // of patience: the two timers may fire in either order.
       const cut = timeout < this.#timeoutMs;
@@ -150,6 +164,19 @@ export class VaultHttp {
         ? { kind: "deadline" }
         : failure;
     }
+  }
+
+  #redacted(failure: Failure): Failure {
+    if (failure.kind !== "status") return failure;
+
+    const known = [
+      ...this.#credentials,
+      ...(this.token === undefined ? [] : [this.token]),
+    ];
+    return {
+      ...failure,
+      errors: failure.errors.map((entry) => redact(entry, known)),
+    };
   }
 }
 
@@ -188,9 +215,16 @@ function sleep(ms: number, signal: AbortSignal): Promise<void> {
 }
 
 // TLS failures have OpenSSL's or Node's codes; they need a configuration
-// change, so they are not retried.
+// change, so they are not retried. EPROTO is how Node reports a TLS record
+// it cannot parse.
 const tlsCode =
-  /CERT|SSL|TLS|UNABLE_TO_|SIGNATURE|ALTNAME|HOSTNAME|ISSUER|SELF_SIGNED/;
+  /CERT|SSL|TLS|UNABLE_TO_|SIGNATURE|ALTNAME|HOSTNAME|ISSUER|SELF_SIGNED|^EPROTO$/;
+
+// An https:// address whose server answers plain HTTP: OpenSSL reads the
+// HTTP answer as a TLS record and finds a "wrong version number" (EPROTO,
+// or ERR_SSL_WRONG_VERSION_NUMBER), or a record too long.
+const plainHttp =
+  /WRONG_VERSION_NUMBER|wrong version number|PACKET_LENGTH_TOO_LONG|packet length too long|HTTP_REQUEST/;
 
 /** Turns what node-vault or the transport threw into a failure without secrets. */
 function classify(error: unknown): Failure {
@@ -207,6 +241,11 @@ function classify(error: unknown): Failure {
   }
 
   const code = typeof record["code"] === "string" ? record["code"] : "";
+  const message =
+    typeof record["message"] === "string" ? record["message"] : "";
+  if (plainHttp.test(code) || plainHttp.test(message)) {
+    return { kind: "notTls", code };
+  }
   if (tlsCode.test(code)) return { kind: "tls", code, reason: tlsReason(code) };
   return { kind: "network", code: code || "EUNKNOWN" };
 }
@@ -253,19 +292,35 @@ const networkWords: Record<string, string> = {
   EHOSTUNREACH: "host unreachable",
 };
 
+// A proxy or load balancer in front of Vault answers these itself, without
+// Vault's `errors`: the name says where to look.
+const gatewayWords: Record<number, string> = {
+  502: "bad gateway",
+  503: "service unavailable",
+  504: "gateway timeout",
+};
+
 /** A short description of a failure, safe for messages. */
 export function describeFailure(failure: Failure): string {
   switch (failure.kind) {
     case "status": {
       const said = failure.errors.filter((entry) => entry !== "").join("; ");
-      return said === ""
-        ? `status ${failure.status}`
-        : `${said} (${failure.status})`;
+      const name = gatewayWords[failure.status];
+      if (said === "") {
+        return name === undefined
+          ? `status ${failure.status}`
+          : `${name} (${failure.status})`;
+      }
+      return name === undefined
+        ? `${said} (${failure.status})`
+        : `${said} (${failure.status} ${name})`;
     }
     case "network":
       return networkWords[failure.code] ?? `network error ${failure.code}`;
     case "tls":
       return `${failure.reason} (${failure.code})`;
+    case "notTls":
+      return `the server does not answer TLS (${failure.code || "EPROTO"})`;
     case "deadline":
       return "the run's deadline passed";
   }

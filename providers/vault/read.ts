@@ -75,10 +75,6 @@ async function preflight(secretPath: string, deps: ReadDeps): Promise<Mount> {
       deps.policy,
     );
   } catch (error) {
-    // Vault before 0.10 has no such endpoint and only KV version 1.
-    if (error instanceof VaultRequestError && statusOf(error) === 404) {
-      return { path: "", type: "", kvVersion: 1 };
-    }
     throw await preflightError(secretPath, error, deps);
   }
   return mountFrom(answer);
@@ -107,6 +103,15 @@ async function preflightError(
   const subject = `vault secret ${secretPath}`;
   const transport = transportError(subject, error, deps);
   if (transport !== undefined) return transport;
+  // Every Vault since 0.10 (2018) answers this endpoint for any path, with
+  // 403 at worst; a 404 comes from a server that is not Vault. Older Vaults
+  // are not supported.
+  if (statusOf(error) === 404) {
+    return new EntrypointError(
+      `${subject}: the server at VAULT_ADDR (${deps.address}) answered 404 to Vault's mount lookup; check that VAULT_ADDR points at Vault`,
+      ExitCode.config,
+    );
+  }
   if (statusOf(error) !== 403) return otherStatusError(subject, error);
 
   if (await deps.tokenInvalid()) return invalidTokenError(subject);
@@ -155,6 +160,11 @@ interface ReadTarget {
 /** Where the read goes: KV v2 needs `data/` after the mount. */
 export function apiPathOf(reference: VaultReference, mount: Mount): string {
   const version = reference.version;
+  // `secret` names the mount `secret/` itself: read as a secret's name, it
+  // would become secret/data/secret on KV v2, another secret altogether.
+  if (`${reference.path.replace(/\/+$/, "")}/` === mount.path) {
+    throw mountItselfError(reference, mount);
+  }
   if (mount.kvVersion === 1) {
     if (version !== undefined) throw versionError(reference, mount);
     return reference.path;
@@ -163,16 +173,25 @@ export function apiPathOf(reference: VaultReference, mount: Mount): string {
   const rest = reference.path.startsWith(mount.path)
     ? reference.path.slice(mount.path.length)
     : reference.path;
-  if (rest === "" || rest === "data") {
-    throw new EntrypointError(
-      `vault secret ${reference.path}: names the KV mount ${mount.path}, not a secret under it (e.g. ${mount.path}app)`,
-      ExitCode.invalid,
-    );
-  }
+  if (/^data\/*$/.test(rest)) throw mountItselfError(reference, mount);
+
   const dataPath = rest.startsWith("data/")
     ? `${mount.path}${rest}`
     : `${mount.path}data/${rest}`;
   return version === undefined ? dataPath : `${dataPath}?version=${version}`;
+}
+
+function mountItselfError(reference: VaultReference, mount: Mount) {
+  return new EntrypointError(
+    `vault secret ${reference.path}: the reference names the mount ${mount.path} and must name a secret under it (e.g. vault:${mount.path}app${selectorOf(reference)})`,
+    ExitCode.invalid,
+  );
+}
+
+// The key as written, without bank-vaults' #VERSION.
+function selectorOf(reference: VaultReference): string {
+  const key = reference.text.split("#")[1];
+  return key === undefined ? "" : `#${key}`;
 }
 
 function versionError(reference: VaultReference, mount: Mount) {

@@ -752,7 +752,18 @@ function faultAnswer(action: FaultAction): Answer {
   if (action.kind === "sealed") return errors(503, ["Vault is sealed"]);
   if (action.kind !== "status") throw new Error(`no answer for ${action.kind}`);
 
+  if (action.errors === undefined && gatewayStatuses.has(action.status)) {
+    return { status: action.status, body: gatewayPage(action.status) };
+  }
   return errors(action.status, action.errors ?? [defaultError(action.status)]);
+}
+
+// 502, 503 and 504 without errors come from a proxy in front of Vault,
+// which answers an HTML page, not Vault's JSON.
+const gatewayStatuses = new Set([502, 503, 504]);
+
+function gatewayPage(status: number): string {
+  return `<html><head><title>${status}</title></head><body><center><h1>${status}</h1></center><hr><center>nginx</center></body></html>`;
 }
 
 function defaultError(status: number): string {
@@ -795,10 +806,11 @@ function send(response: http.ServerResponse, answer: Answer): void {
     response.writeHead(answer.status).end();
     return;
   }
-  const text = JSON.stringify(answer.body);
+  const html = typeof answer.body === "string";
+  const text = html ? (answer.body as string) : JSON.stringify(answer.body);
   response
     .writeHead(answer.status, {
-      "Content-Type": "application/json",
+      "Content-Type": html ? "text/html" : "application/json",
       "Content-Length": Buffer.byteLength(text),
       "Cache-Control": "no-store",
     })
