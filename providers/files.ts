@@ -7,6 +7,7 @@
  * is not.
  */
 import { isUtf8 } from "node:buffer";
+import { constants } from "node:fs";
 import fs from "node:fs/promises";
 
 import { EntrypointError, ExitCode } from "../src/errors.ts";
@@ -59,10 +60,32 @@ async function readOne(
         ExitCode.denied,
       );
     }
-    const bytes = await fs.readFile(real);
+    const bytes = await readRegularFile(real);
+    if (bytes === undefined) {
+      return failure(
+        `${filePath} is not a regular file (a FIFO, socket or device); a secret file must be a plain file`,
+        ExitCode.invalid,
+      );
+    }
     return { ok: true, secret: toSecret(trim ? trimNewlines(bytes) : bytes) };
   } catch (error) {
     return failure(describeError(filePath, error), exitCodeOf(error));
+  }
+}
+
+// Opened without blocking: a FIFO would otherwise wait for a writer forever,
+// in a thread of Node's pool that no deadline can take back. Returns
+// undefined for anything but a regular file.
+async function readRegularFile(file: string): Promise<Buffer | undefined> {
+  const handle = await fs.open(file, constants.O_RDONLY | constants.O_NONBLOCK);
+  try {
+    const stat = await handle.stat();
+    if (stat.isDirectory()) {
+      throw Object.assign(new Error("is a folder"), { code: "EISDIR" });
+    }
+    return stat.isFile() ? await handle.readFile() : undefined;
+  } finally {
+    await handle.close();
   }
 }
 

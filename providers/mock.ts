@@ -95,6 +95,12 @@ function isRawJson(value: unknown): value is { rawJSON: string } {
 function loadMockFile(file: string): Record<string, unknown> {
   let text: string;
   try {
+    // A FIFO or device would block the read for good.
+    if (!fs.statSync(file).isFile()) {
+      throw Object.assign(new Error("not a file"), {
+        code: "not a regular file",
+      });
+    }
     text = fs.readFileSync(file, "utf8");
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code ?? "unknown error";

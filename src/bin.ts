@@ -28,12 +28,21 @@ async function run(): Promise<never> {
 // process.execve came with Node 22.15 (and 23.11); without it no command can
 // be exec'd, and every start would end in an error at the last step.
 function checkRuntime() {
-  if (typeof process.execve === "function") return;
-
-  throw new EntrypointError(
-    `secret-entrypoint needs Node >= 22.15 for process.execve, and this is Node ${process.version}; use the single executable dist/secret-entrypoint, or a newer Node`,
-    ExitCode.config,
-  );
+  if (typeof process.execve !== "function") {
+    throw new EntrypointError(
+      `secret-entrypoint needs Node >= 22.15 for process.execve, and this is Node ${process.version}; use the single executable dist/secret-entrypoint, or a newer Node`,
+      ExitCode.config,
+    );
+  }
+  // NODE_DEBUG=net makes Node print each connection's options, request
+  // headers and so tokens included. Node reads it once at start, so it
+  // cannot be switched off from here.
+  if (process.env.NODE_DEBUG) {
+    throw new EntrypointError(
+      "NODE_DEBUG is set, and it would make Node print the entrypoint's requests, credentials included; unset it, or set it for the command alone: secret-entrypoint -- env NODE_DEBUG=... COMMAND",
+      ExitCode.config,
+    );
+  }
 }
 
 async function report(error: unknown): Promise<number> {

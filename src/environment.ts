@@ -44,6 +44,20 @@ export function assembleValues(
   return assembled;
 }
 
+// The file is named after the variable, so the name must be one that can
+// only name a file inside the folder: no "/", no "..", no "." that could
+// meet the ".N" of an inline reference's file.
+const fileVariablePattern = /^[A-Za-z_][A-Za-z0-9_]*$/;
+
+function checkFileVariable(variable: string, reference: Reference) {
+  if (fileVariablePattern.test(variable)) return;
+
+  throw invalidError(
+    `${variable} cannot take a value as a file (as=file), since its name is used as the file's name: use a name of letters, digits and _ that does not start with a digit`,
+    { variable, reference: reference.text },
+  );
+}
+
 function resultKey(variable: string, reference: Reference) {
   return `${variable}\u0000${reference.text}`;
 }
@@ -67,6 +81,7 @@ function assembleBinding(
     if (outcome.status !== "ok") return undefined;
 
     if (part.options.as === "file") {
+      checkFileVariable(binding.variable, part);
       const name =
         references.length === 1
           ? binding.variable

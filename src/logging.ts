@@ -27,6 +27,7 @@ export type LogEvent =
   | "resolve.optional"
   | "privileges.root"
   | "privileges.drop"
+  | "privileges.inheritable"
   | "files.write"
   | "render.write"
   | "render.unchanged"

@@ -11,7 +11,12 @@ import { execCommand, findCommand } from "./launch.ts";
 import { checkSize } from "./limits.ts";
 import { createLogger, logEvent, type Logger } from "./logging.ts";
 import { helpText, parseOptions, type Options } from "./options.ts";
-import { checkCanSwitch, dropPrivileges, userVariables } from "./privileges.ts";
+import {
+  checkCanSwitch,
+  dropPrivileges,
+  inheritableCapabilities,
+  userVariables,
+} from "./privileges.ts";
 import { renderMode } from "./render-mode.ts";
 import { firstFailure, resolveBindings, type Resolution } from "./resolve.ts";
 import { scanEnvironment, type Plan } from "./scan.ts";
@@ -270,7 +275,10 @@ function launch({
   });
   checkSize(env, options.command);
   writeValueFiles(assembled.files, options.filesDir, owner);
-  if (target) dropPrivileges(target);
+  if (target) {
+    dropPrivileges(target);
+    warnInheritable(logger, target);
+  }
 
   const file = findCommand(options.command[0]!, env.PATH);
   const fields = summary(resolution, owner, target, file);
@@ -283,6 +291,19 @@ function launch({
     `resolved ${count} variables in ${resolution.durationMs} ms; exec ${file} as uid ${owner.uid}`,
   );
   execCommand(file, options.command, env);
+}
+
+function warnInheritable(logger: Logger, target: TargetUser) {
+  const inheritable = inheritableCapabilities();
+  if (inheritable === 0n || target.uid === 0) return;
+
+  logEvent(
+    logger,
+    "warn",
+    "privileges.inheritable",
+    { capInh: inheritable.toString(16) },
+    `the inheritable capability set is not empty (0x${inheritable.toString(16)}): a program with matching file capabilities would gain them; start the container with an empty inheritable set`,
+  );
 }
 
 function summary(

@@ -436,13 +436,17 @@ function parseDurationOption(name: Name, value: string | undefined) {
   if (value === undefined) return undefined;
 
   const ms = parseDuration(value);
-  if (ms === undefined || ms === 0) {
+  if (ms === undefined || ms === 0 || ms > maxTimerMs) {
     throw usageError(
-      `${describe(name)} has the value "${value}"; give a duration such as 500ms, 30s, 5m, 1h or 1m30s`,
+      `${describe(name)} has the value "${value}"; give a duration such as 500ms, 30s, 5m, 1h or 1m30s, at most 596h`,
     );
   }
   return ms;
 }
+
+// Node's timers take at most 2^31-1 ms (24.8 days); a longer one fires at
+// once.
+const maxTimerMs = 2 ** 31 - 1;
 
 const unitMs: Record<string, number> = {
   ms: 1,

@@ -58,14 +58,27 @@ function missingCapabilities(): string[] {
 }
 
 function effectiveCapabilities(): bigint {
+  return capabilitySet("CapEff") ?? (process.geteuid!() === 0 ? ~0n : 0n);
+}
+
+/**
+ * The inheritable capabilities, which survive the switch: a program with
+ * matching file capabilities would gain them. Node cannot call capset(2) to
+ * clear them, so the caller can only warn; old container runtimes set them.
+ */
+export function inheritableCapabilities(): bigint {
+  return capabilitySet("CapInh") ?? 0n;
+}
+
+// Without /proc the caller falls back on what the uid implies.
+function capabilitySet(field: "CapEff" | "CapInh"): bigint | undefined {
   try {
     const status = fs.readFileSync("/proc/self/status", "utf8");
-    const hex = /^CapEff:\s*([0-9a-f]+)$/m.exec(status)?.[1];
-    if (hex !== undefined) return BigInt(`0x${hex}`);
+    const hex = new RegExp(`^${field}:\\s*([0-9a-f]+)$`, "m").exec(status)?.[1];
+    return hex === undefined ? undefined : BigInt(`0x${hex}`);
   } catch {
-    // Without /proc, trust the uid alone: root has every capability.
+    return undefined;
   }
-  return process.geteuid!() === 0 ? ~0n : 0n;
 }
 
 function cannotSwitch(target: TargetUser, why: string) {

@@ -34,12 +34,14 @@ export function loadEnvironment(
 
 // Options are parsed before the file is read, so a setting in it would be
 // dropped without effect: SECRET_ENTRYPOINT_USER there would not drop root.
+// Vault's settings stay out too: a file that could set VAULT_ADDR could send
+// the container's VAULT_TOKEN to another server.
 function refuseSettings(values: Map<string, string>, file: string) {
   for (const name of values.keys()) {
-    if (!name.startsWith(envPrefix)) continue;
+    if (!name.startsWith(envPrefix) && !name.startsWith("VAULT_")) continue;
 
     throw usageError(
-      `${file} sets ${name}, but an env file cannot hold the entrypoint's settings; set it in the container's environment or on the command line`,
+      `${file} sets ${name}, but an env file cannot hold the entrypoint's or Vault's settings; set it in the container's environment or on the command line`,
     );
   }
 }

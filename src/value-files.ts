@@ -68,19 +68,39 @@ function prepareFolder(dir: string, owner: Owner) {
       dir,
       "it exists and is not a folder (a symbolic link is not followed)",
     );
-  } else if ((existing.mode & 0o777) !== 0o700) {
-    throw configError(
-      dir,
-      `it exists with mode 0${(existing.mode & 0o777).toString(8)}, so it is not a folder an earlier start made (those are 0700)`,
-    );
-  } else if (
-    existing.uid !== owner.uid &&
-    existing.uid !== process.geteuid!()
-  ) {
-    throw configError(dir, `it exists and belongs to uid ${existing.uid}`);
+  } else {
+    const foreign = foreignContent(dir, existing, owner);
+    if (foreign !== undefined) throw configError(dir, foreign);
   }
   fs.chownSync(dir, process.geteuid!(), process.getegid!());
   fs.chmodSync(dir, 0o700);
+}
+
+// An earlier start leaves a folder of mode 0700, owned by the command's
+// user, that holds nothing but 0400 files of that user named after
+// variables. Anything else (a home folder, /root, /etc) is not ours to
+// empty and hand over.
+function foreignContent(
+  dir: string,
+  folder: fs.Stats,
+  owner: Owner,
+): string | undefined {
+  if ((folder.mode & 0o777) !== 0o700) {
+    return `it exists with mode 0${(folder.mode & 0o777).toString(8)}, so it is not a folder an earlier start made (those are 0700)`;
+  }
+  if (folder.uid !== owner.uid)
+    return `it exists and belongs to uid ${folder.uid}, not ${owner.uid}`;
+
+  for (const entry of fs.readdirSync(dir)) {
+    const stat = fs.lstatSync(path.join(dir, entry));
+    const ours =
+      /^[A-Za-z_][A-Za-z0-9_]*(\.\d+)?$/.test(entry) &&
+      stat.isFile() &&
+      (stat.mode & 0o777) === 0o400 &&
+      stat.uid === owner.uid;
+    if (!ours) return `it holds ${entry}, which an earlier start did not write`;
+  }
+  return undefined;
 }
 
 function removeStale(dir: string, files: readonly ValueFile[]) {

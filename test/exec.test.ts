@@ -560,7 +560,7 @@ describe("the files folder", () => {
       "it exists and is not a folder (a symbolic link is not followed)",
     );
 
-    fs.writeFileSync(path.join(target, "OLD"), "stale-secret");
+    fs.writeFileSync(path.join(target, "OLD"), "stale-secret", { mode: 0o400 });
     const result = await runEntrypoint(["--log-level=error", "--", "true"], {
       env: baseEnv({
         A: "vault:secret/app?as=file#pw",
@@ -675,7 +675,7 @@ describe("folders and files that cannot serve", () => {
 
     expect(result.code).toBe(64);
     expect(logLines(result.stderr).at(-1)!.msg).toBe(
-      `${file} sets SECRET_ENTRYPOINT_USER, but an env file cannot hold the entrypoint's settings; set it in the container's environment or on the command line`,
+      `${file} sets SECRET_ENTRYPOINT_USER, but an env file cannot hold the entrypoint's or Vault's settings; set it in the container's environment or on the command line`,
     );
   });
 
@@ -686,5 +686,75 @@ describe("folders and files that cannot serve", () => {
 
     expect(result.code).toBe(0);
     expect(result.stdout).toBe("no references found\n");
+  });
+});
+
+describe("the files folder and names", () => {
+  function mockWith(dir: string) {
+    const mock = path.join(dir, "mock.yaml");
+    fs.writeFileSync(mock, "vault:secret/app: { pw: folder-secret-3 }\n");
+    return mock;
+  }
+
+  test("a 0700 folder that holds files no start wrote (a home folder) is refused and left alone", async () => {
+    const dir = scratch();
+    const home = path.join(dir, "home");
+    fs.mkdirSync(home, { mode: 0o700 });
+    fs.writeFileSync(path.join(home, ".bashrc"), "# shell settings\n");
+    const result = await runEntrypoint(["--", "true"], {
+      env: baseEnv({
+        A: "vault:secret/app?as=file#pw",
+        SECRET_ENTRYPOINT_MOCK: mockWith(dir),
+        SECRET_ENTRYPOINT_FILES_DIR: home,
+      }),
+    });
+
+    expect(result.code).toBe(78);
+    expect(fs.readdirSync(home)).toEqual([".bashrc"]);
+    expect(logLines(result.stderr).at(-1)!.msg).toBe(
+      `cannot write secret files into ${home}: it holds .bashrc, which an earlier start did not write; set SECRET_ENTRYPOINT_FILES_DIR to a folder of its own on an in-memory file system, such as /dev/shm/secret-entrypoint`,
+    );
+  });
+
+  test("an as=file variable whose name is a path is refused", async () => {
+    const dir = scratch();
+    const victim = path.join(dir, "victim");
+    fs.writeFileSync(victim, "keep me\n");
+    const result = await runEntrypoint(["--", "true"], {
+      env: baseEnv({
+        "../victim": "vault:secret/app?as=file#pw",
+        SECRET_ENTRYPOINT_MOCK: mockWith(dir),
+        SECRET_ENTRYPOINT_FILES_DIR: path.join(dir, "files"),
+      }),
+    });
+
+    expect(result.code).toBe(65);
+    expect(fs.readFileSync(victim, "utf8")).toBe("keep me\n");
+    expect(logLines(result.stderr).at(-1)!.msg).toBe(
+      "../victim cannot take a value as a file (as=file), since its name is used as the file's name: use a name of letters, digits and _ that does not start with a digit",
+    );
+    expectNoLeak(result, ["folder-secret-3"]);
+  });
+
+  test("NODE_DEBUG is refused: Node would print request headers", async () => {
+    const result = await runEntrypoint(["--", "true"], {
+      env: baseEnv({ NODE_DEBUG: "net" }),
+    });
+
+    expect(result.code).toBe(78);
+    expect(logLines(result.stderr).at(-1)!.msg).toBe(
+      "NODE_DEBUG is set, and it would make Node print the entrypoint's requests, credentials included; unset it, or set it for the command alone: secret-entrypoint -- env NODE_DEBUG=... COMMAND",
+    );
+  });
+
+  test("an env file cannot set Vault's settings either", async () => {
+    const file = path.join(scratch(), "vault.env");
+    fs.writeFileSync(file, "VAULT_ADDR='https://elsewhere.example'\n");
+    const result = await runEntrypoint(["--env-from", file, "--", "true"]);
+
+    expect(result.code).toBe(64);
+    expect(logLines(result.stderr).at(-1)!.msg).toBe(
+      `${file} sets VAULT_ADDR, but an env file cannot hold the entrypoint's or Vault's settings; set it in the container's environment or on the command line`,
+    );
   });
 });

@@ -2,6 +2,7 @@
  * file: references and the NAME_FILE convention through the bundle, with a
  * scratch folder as an extra file root.
  */
+import { execFileSync } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
 
@@ -120,6 +121,13 @@ describe("file references", () => {
         `failed to resolve V from file:${root}/escape: file ${root}/escape leads to /etc/hostname, outside the file roots; refusing to read it`,
     ],
     [
+      "a FIFO (a read would wait forever)",
+      "fifo",
+      65,
+      (root: string) =>
+        `failed to resolve V from file:${root}/fifo: ${root}/fifo is not a regular file (a FIFO, socket or device); a secret file must be a plain file`,
+    ],
+    [
       "binary content",
       "binary",
       65,
@@ -153,6 +161,7 @@ describe("file references", () => {
       const root = secretsRoot();
       fs.mkdirSync(path.join(root, "sub"));
       fs.symlinkSync("/etc/hostname", path.join(root, "escape"));
+      execFileSync("mkfifo", [path.join(root, "fifo")]);
       const { result, report } = await runWith(root, {
         V: `file:${root}/${file}`,
       });

@@ -124,6 +124,11 @@ describe("parseOptions", () => {
       '--file-vars (SECRET_ENTRYPOINT_FILE_VARS) holds "D*"; give variable names separated by commas, or * for every name',
     ],
     [
+      ["--refresh", "597h", "--render", "/r"],
+      {},
+      '--refresh (SECRET_ENTRYPOINT_REFRESH) has the value "597h"; give a duration such as 500ms, 30s, 5m, 1h or 1m30s, at most 596h',
+    ],
+    [
       [],
       { SECRET_ENTRYPOINT_USR: "app" },
       "SECRET_ENTRYPOINT_USR is not a setting of secret-entrypoint",

@@ -18,6 +18,9 @@ import {
 import { readReport, scratchFolders } from "./support/scratch.ts";
 
 const scratch = scratchFolders("privileges");
+const capsh =
+  ["/usr/sbin/capsh", "/sbin/capsh"].find((file) => fs.existsSync(file)) ??
+  "capsh";
 const { app, other, extra, more, solo } = accounts;
 
 interface Expected {
@@ -209,6 +212,21 @@ describe.skipIf(!isRoot)("--user", () => {
     expect(logLines(result.stderr).at(-1)!.msg).toBe(
       `cannot switch to user ${app.name} (uid ${app.uid}, gid ${app.gid}): the process (uid 0) lacks CAP_SETGID and CAP_SETUID; run the entrypoint as root with CAP_SETUID and CAP_SETGID, or as that user without --user`,
     );
+  });
+
+  test("an inheritable capability that survives the switch is warned about", async () => {
+    const dir = scratch();
+    const { command, reportPath } = reportCommand(dir);
+    const result = await runEntrypoint(["--user", app.name, "--", ...command], {
+      wrapper: [capsh, "--inh=cap_net_raw", "--", "-c", '"$0" "$@"'],
+    });
+
+    expect(result.code).toBe(0);
+    expect(readReport<Report>(reportPath)!.uid).toBe(app.uid);
+    const warning = logLines(result.stderr).find(
+      (line) => line.event === "privileges.inheritable",
+    );
+    expect(warning?.capInh).toBe("2000");
   });
 
   test("the user the process already is needs no capability", async () => {
