@@ -43,10 +43,10 @@ export const create: CreateProvider = (setup) => {
   const clients = new Map<string, SecretsManagerClient>();
   const state = { batchDenied: false };
 
-  const clientFor = (region: string) => {
+  const clientFor = (region: string, context: ReadContext) => {
     let client = clients.get(region);
     if (client === undefined) {
-      client = newClient(region, attempts);
+      client = newClient(region, attempts, attemptTimeout(context, attempts));
       clients.set(region, client);
     }
     return client;
@@ -60,7 +60,7 @@ export const create: CreateProvider = (setup) => {
       await Promise.all(
         [...byRegion].map(([region, targets]) =>
           readRegion({
-            client: clientFor(region),
+            client: clientFor(region, context),
             targets,
             context,
             state,
@@ -80,13 +80,32 @@ export const create: CreateProvider = (setup) => {
 // Adaptive mode slows every call of the client down when AWS throttles one,
 // rather than retrying each call on its own schedule: a container that reads
 // 45 secrets at start should not turn one throttle into 45.
-function newClient(region: string, attempts: number | undefined) {
+function newClient(
+  region: string,
+  attempts: number | undefined,
+  timeoutMs: number,
+) {
   return new SecretsManagerClient({
     region,
     retryMode: "adaptive",
+    requestHandler: {
+      connectionTimeout: Math.min(timeoutMs, 5_000),
+      requestTimeout: timeoutMs,
+      // Otherwise the handler only prints a warning and waits on.
+      throwOnRequestTimeout: true,
+    },
     customUserAgent: "secret-entrypoint",
     ...(attempts === undefined ? {} : { maxAttempts: attempts }),
   });
+}
+
+// Each attempt gets a share of what is left of the run's deadline, so that
+// a connection that hangs is given up and retried rather than eating the
+// whole deadline; one share is left over for the backoff between attempts.
+// At least 1 s, at most 30 s.
+function attemptTimeout(context: ReadContext, attempts: number | undefined) {
+  const share = (context.deadline - Date.now()) / ((attempts ?? 3) + 1);
+  return Math.round(Math.min(Math.max(share, 1_000), 30_000));
 }
 
 /**

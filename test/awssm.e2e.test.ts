@@ -447,6 +447,28 @@ describe("faults", () => {
     expect(fs.existsSync(reportPath)).toBe(false);
   });
 
+  it("gives up a hanging attempt and retries, inside the deadline", async () => {
+    addSecret("prod/db", "hang-e2e-value");
+    fake.latencyMs = 20_000;
+    const started = Date.now();
+
+    const { result, reportPath } = await run(
+      awsEnv({
+        DB: "awssm:prod/db",
+        SECRET_ENTRYPOINT_TIMEOUT: "6s",
+        SECRET_ENTRYPOINT_AWS_MAX_ATTEMPTS: "2",
+      }),
+    );
+
+    expect(result.code).toBe(69);
+    expect(fake.count("GetSecretValue")).toBe(2);
+    expect(errorLine(result).map((line) => line.msg)).toEqual([
+      "failed to resolve DB from awssm:prod/db: aws secret prod/db in eu-west-1: Secrets Manager is unreachable after 2 attempt(s) (TimeoutError); check that the container can reach the Secrets Manager endpoint (network, VPC endpoint, AWS_ENDPOINT_URL_SECRETS_MANAGER)",
+    ]);
+    expect(Date.now() - started).toBeLessThan(6_000);
+    expect(fs.existsSync(reportPath)).toBe(false);
+  });
+
   it("leaves an optional missing secret unset and starts the command", async () => {
     addSecret("prod/db", "present-e2e");
 
