@@ -33,6 +33,8 @@ export type LogEvent =
   | "render.unchanged"
   | "refresh.error"
   | "check.finish"
+  | "supervise.start"
+  | "supervise.refresh"
   | "exec"
   | "error";
 

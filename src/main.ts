@@ -20,6 +20,7 @@ import {
 import { renderMode } from "./render-mode.ts";
 import { firstFailure, resolveBindings, type Resolution } from "./resolve.ts";
 import { scanEnvironment, type Plan } from "./scan.ts";
+import { supervise, type Prepared } from "./supervise.ts";
 import { loadEnvironment } from "./settings.ts";
 import { resolveUser, type TargetUser } from "./users.ts";
 import { writeValueFiles } from "./value-files.ts";
@@ -76,6 +77,20 @@ async function run(
       rendered,
       ...(target ? { target } : {}),
     });
+  if (options.supervise) {
+    requireCommand(options);
+    return supervise({
+      options,
+      logger,
+      ...(target ? { target } : {}),
+      resolve: () => resolve(plan, environment, options, logger),
+      prepare: (resolution, first) =>
+        prepareCommand(
+          { plan, resolution, environment, options, logger, target },
+          first,
+        ),
+    });
+  }
   if (options.render !== undefined) {
     return renderMode({
       plan,
@@ -304,6 +319,45 @@ function warnInheritable(logger: Logger, target: TargetUser) {
     { capInh: inheritable.toString(16) },
     `the inheritable capability set is not empty (0x${inheritable.toString(16)}): a program with matching file capabilities would gain them; start the container with an empty inheritable set`,
   );
+}
+
+/**
+ * Supervise mode's view of one resolution: the environment and files the
+ * command gets. The command's own start sets HOME, USER and LOGNAME.
+ */
+function prepareCommand(
+  {
+    plan,
+    resolution,
+    environment,
+    options,
+    logger,
+    target,
+  }: Omit<LaunchInput, "rendered" | "target"> & {
+    target: TargetUser | undefined;
+  },
+  first: boolean,
+): Prepared {
+  const owner = target ?? { uid: process.geteuid!(), gid: process.getegid!() };
+  const assembled = assembleValues(plan.bindings, resolution, options.filesDir);
+  const env = commandEnvironment(environment, assembled.values, {
+    keepEnv: options.keepEnv,
+    consumed: plan.consumed,
+  });
+  checkSize(env, options.command);
+  const fields = summary(resolution, owner, target, options.command[0]!);
+  logEvent(
+    logger,
+    first ? "info" : "debug",
+    "supervise.start",
+    fields,
+    `resolved ${Object.keys(fields.variables).length} variables in ${resolution.durationMs} ms; running ${options.command[0]} as uid ${owner.uid}`,
+  );
+  return {
+    env,
+    files: assembled.files,
+    writeFiles: () => writeValueFiles(assembled.files, options.filesDir, owner),
+  };
 }
 
 function summary(

@@ -4,6 +4,8 @@
  * wins over the environment. Options end at `--` or at the first word that
  * is not an option; the rest is the command.
  */
+import os from "node:os";
+
 import {
   awsSettingNames,
   vaultSettingNames,
@@ -70,10 +72,21 @@ export const optionSpecs = [
     help: "octal mode of rendered files (default 0400)",
   },
   {
+    name: "supervise",
+    kind: "boolean",
+    help: "stay as the command's parent: forward signals, exit with its status",
+  },
+  {
     name: "refresh",
     kind: "duration",
     placeholder: "DURATION",
-    help: "with --render, resolve again every DURATION and rewrite what changed",
+    help: "with --render or --supervise, resolve again every DURATION and act on what changed",
+  },
+  {
+    name: "refresh-signal",
+    kind: "string",
+    placeholder: "SIGNAL",
+    help: "with --supervise --refresh, send SIGNAL to the command on a change instead of restarting it",
   },
   {
     // Not --env-file: Node itself reads `--env-file FILE` wherever it
@@ -166,7 +179,9 @@ export interface Options {
   render?: string;
   renderFormat: "files" | "env" | "json";
   renderMode: number;
+  supervise: boolean;
   refreshMs?: number;
+  refreshSignal?: NodeJS.Signals;
   envFrom?: string;
   timeoutMs: number;
   filesDir: string;
@@ -246,9 +261,21 @@ function checkCombinations(options: Options) {
       `--check starts nothing, but a command was given (${options.command[0]}); drop the command or --check (SECRET_ENTRYPOINT_CHECK)`,
     );
   }
-  if (options.refreshMs !== undefined && options.render === undefined) {
+  if (options.supervise && (options.check || options.render !== undefined)) {
     conflict(
-      "--refresh works with --render only: give --render DIR, or drop --refresh",
+      "--supervise runs a command: it cannot be combined with --check or --render",
+    );
+  }
+  if (options.refreshSignal !== undefined && !options.supervise) {
+    conflict("--refresh-signal works with --supervise --refresh only");
+  }
+  if (
+    options.refreshMs !== undefined &&
+    options.render === undefined &&
+    !options.supervise
+  ) {
+    conflict(
+      "--refresh works with --render or --supervise only: add one, or drop --refresh",
     );
   }
 }
@@ -323,6 +350,11 @@ function toOptions(raw: Map<Name, string>, command: string[]): Options {
     ...optionalField("render", text("render")),
     renderFormat: choice("render-format", "files"),
     renderMode: parseMode("render-mode", raw.get("render-mode"), 0o400),
+    supervise: parseBoolean("supervise", raw.get("supervise"), false),
+    ...optionalField(
+      "refreshSignal",
+      parseSignal("refresh-signal", raw.get("refresh-signal")),
+    ),
     ...optionalField(
       "refreshMs",
       parseDurationOption("refresh", raw.get("refresh")),
@@ -335,7 +367,7 @@ function toOptions(raw: Map<Name, string>, command: string[]): Options {
     fileRoots: ["/run/secrets", ...parseRoots(raw.get("file-roots"))],
     fileTrim: parseBoolean("file-trim", raw.get("file-trim"), true),
     fileVars: parseNames("file-vars", raw.get("file-vars"), true),
-    skip: parseNames("skip", raw.get("skip"), false),
+    skip: parseNames("skip", raw.get("skip"), true),
     keepEnv: parseNames("keep-env", raw.get("keep-env"), false),
     logLevel: choice("log-level", "info"),
     logFormat: choice("log-format", "json"),
@@ -406,6 +438,21 @@ function parseMode(name: Name, value: string | undefined, fallback: number) {
     );
   }
   return mode;
+}
+
+function parseSignal(name: Name, value: string | undefined) {
+  if (value === undefined) return undefined;
+
+  const signal = value.startsWith("SIG") ? value : `SIG${value}`;
+  const catchable = Object.keys(os.constants.signals).filter(
+    (candidate) => candidate !== "SIGKILL" && candidate !== "SIGSTOP",
+  );
+  if (!catchable.includes(signal)) {
+    throw usageError(
+      `${describe(name)} has the value "${value}"; give a signal name such as SIGHUP, SIGUSR1 or SIGTERM`,
+    );
+  }
+  return signal as NodeJS.Signals;
 }
 
 function absolutePath(name: Name, value: string | undefined) {

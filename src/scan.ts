@@ -32,6 +32,12 @@ export interface ScanSettings extends GrammarContext {
   keepEnv: readonly string[];
 }
 
+// SECRET_ENTRYPOINT_SKIP=* scans nothing: the supervisor hands its command
+// an environment whose references are resolved already.
+function isSkipped(variable: string, settings: ScanSettings): boolean {
+  return settings.skip.includes("*") || settings.skip.includes(variable);
+}
+
 // The entrypoint's and Vault's settings are configuration, not the
 // command's environment: VAULT_ADDR=vault:8200 is not a reference.
 function isSetting(variable: string, settings: ScanSettings): boolean {
@@ -47,7 +53,7 @@ export function scanEnvironment(
 ): Plan {
   const plan: Plan = { bindings: [], consumed: [], passedOn: [] };
   for (const [variable, value] of Object.entries(env)) {
-    if (value === undefined || settings.skip.includes(variable)) continue;
+    if (value === undefined || isSkipped(variable, settings)) continue;
     if (isSetting(variable, settings)) continue;
 
     const template = parseVariable(variable, value, settings);
@@ -103,7 +109,7 @@ function addFileVariables(
   for (const [fileVariable, filePath] of Object.entries(env)) {
     const match = /^(.+)_FILE$/.exec(fileVariable);
     if (!match || filePath === undefined) continue;
-    if (settings.skip.includes(fileVariable)) continue;
+    if (isSkipped(fileVariable, settings)) continue;
     if (isSetting(fileVariable, settings)) continue;
 
     const variable = match[1]!;

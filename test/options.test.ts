@@ -13,6 +13,7 @@ describe("parseOptions", () => {
   test("defaults", () => {
     expect(parseOptions(["app"], {})).toEqual({
       check: false,
+      supervise: false,
       format: "table",
       renderFormat: "files",
       renderMode: 0o400,
@@ -96,7 +97,7 @@ describe("parseOptions", () => {
     [
       ["--refresh", "5s", "app"],
       {},
-      "--refresh works with --render only: give --render DIR, or drop --refresh",
+      "--refresh works with --render or --supervise only: add one, or drop --refresh",
     ],
     [
       ["--render-mode", "0660"],
@@ -122,6 +123,21 @@ describe("parseOptions", () => {
       [],
       { SECRET_ENTRYPOINT_FILE_VARS: "D*" },
       '--file-vars (SECRET_ENTRYPOINT_FILE_VARS) holds "D*"; give variable names separated by commas, or * for every name',
+    ],
+    [
+      ["--supervise", "--check"],
+      {},
+      "--supervise runs a command: it cannot be combined with --check or --render",
+    ],
+    [
+      ["--refresh-signal", "HUP", "app"],
+      {},
+      "--refresh-signal works with --supervise --refresh only",
+    ],
+    [
+      ["--supervise", "--refresh-signal", "SIGNOPE", "app"],
+      {},
+      '--refresh-signal (SECRET_ENTRYPOINT_REFRESH_SIGNAL) has the value "SIGNOPE"; give a signal name such as SIGHUP, SIGUSR1 or SIGTERM',
     ],
     [
       ["--refresh", "597h", "--render", "/r"],

@@ -1,0 +1,231 @@
+/**
+ * Supervise mode through the bundle: the entrypoint stays as the parent,
+ * passes signals on, exits with the command's status and, with --refresh,
+ * restarts or signals the command when a value changes.
+ */
+import { spawn } from "node:child_process";
+import fs from "node:fs";
+import path from "node:path";
+
+import { beforeAll, describe, expect, test } from "vitest";
+
+import { accounts, ensureAccounts, isRoot } from "./support/accounts.ts";
+import {
+  baseEnv,
+  bundle,
+  expectNoLeak,
+  logLines,
+  reportCommand,
+  runEntrypoint,
+  type Report,
+} from "./support/run.ts";
+import { readReport, scratchFolders } from "./support/scratch.ts";
+
+const scratch = scratchFolders("supervise");
+
+function mockFile(dir: string, password: string) {
+  const file = path.join(dir, "mock.yaml");
+  fs.writeFileSync(`${file}.tmp`, `vault:secret/app: { pw: ${password} }\n`);
+  fs.renameSync(`${file}.tmp`, file);
+  return file;
+}
+
+/** Starts the bundle and gives its process while it runs. */
+function start(args: string[], env: Record<string, string>) {
+  const child = spawn(process.execPath, [bundle, ...args], {
+    env,
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  let stdout = "";
+  let stderr = "";
+  child.stdout.setEncoding("utf8").on("data", (chunk) => (stdout += chunk));
+  child.stderr.setEncoding("utf8").on("data", (chunk) => (stderr += chunk));
+  const done = new Promise<{
+    code: number | null;
+    stdout: string;
+    stderr: string;
+  }>((resolve) =>
+    child.on("close", (code) => resolve({ code, stdout, stderr })),
+  );
+  return { child, done };
+}
+
+async function waitFor(condition: () => boolean, timeoutMs = 10_000) {
+  const until = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > until) throw new Error("condition not met in time");
+    await new Promise((resolve) => setTimeout(resolve, 25));
+  }
+}
+
+function lines(file: string): string[] {
+  return fs.existsSync(file)
+    ? fs.readFileSync(file, "utf8").trim().split("\n")
+    : [];
+}
+
+describe("--supervise", () => {
+  test("runs the command as a child and exits with its status", async () => {
+    const dir = scratch();
+    const { command, reportPath } = reportCommand(dir, "42");
+    const env = baseEnv({ PW: "vault:secret/app#pw" });
+    const result = await runEntrypoint(
+      ["--supervise", "--mock", mockFile(dir, "sv-secret-1"), "--", ...command],
+      { env },
+    );
+
+    expect(result.code).toBe(42);
+    const report = readReport<Report>(reportPath)!;
+    expect(report.pid).not.toBe(result.pid);
+    expect(report.env.PW).toBe("sv-secret-1");
+    expect(report.env.SECRET_ENTRYPOINT_MOCK).toBeUndefined();
+    expect(
+      logLines(result.stderr)
+        .filter((line) => line.level === 30)
+        .map((line) => line.event),
+    ).toEqual(["supervise.start"]);
+    expectNoLeak(result, ["sv-secret-1"]);
+  });
+
+  test("exits with 128+n when the command dies of signal n", async () => {
+    const result = await runEntrypoint([
+      "--supervise",
+      "--log-level=error",
+      "--",
+      "sh",
+      "-c",
+      "kill -KILL $$",
+    ]);
+
+    expect(result.code).toBe(137);
+  });
+
+  test("passes SIGTERM on to the command", async () => {
+    const dir = scratch();
+    const ready = path.join(dir, "ready");
+    const script = `trap 'exit 7' TERM; echo > ${ready}; while :; do sleep 0.05; done`;
+    const { child, done } = start(
+      ["--supervise", "--log-level=error", "--", "sh", "-c", script],
+      baseEnv(),
+    );
+    await waitFor(() => fs.existsSync(ready));
+    child.kill("SIGTERM");
+
+    expect((await done).code).toBe(7);
+  });
+
+  test("never starts the command when a reference fails", async () => {
+    const dir = scratch();
+    const { command, reportPath } = reportCommand(dir);
+    const result = await runEntrypoint(
+      ["--supervise", "--mock", mockFile(dir, "x"), "--", ...command],
+      {
+        env: baseEnv({ PW: "vault:secret/app#nope" }),
+      },
+    );
+
+    expect(result.code).toBe(66);
+    expect(fs.existsSync(reportPath)).toBe(false);
+  });
+
+  test("with --refresh, restarts the command when a value changes", async () => {
+    const dir = scratch();
+    const mock = mockFile(dir, "sv-first");
+    const seen = path.join(dir, "seen");
+    const script = `echo "$$ $PW" >> ${seen}; trap 'exit 0' TERM; while :; do sleep 0.05; done`;
+    const { child, done } = start(
+      [
+        "--supervise",
+        "--refresh",
+        "200ms",
+        "--mock",
+        mock,
+        "--",
+        "sh",
+        "-c",
+        script,
+      ],
+      baseEnv({ PW: "vault:secret/app#pw" }),
+    );
+    await waitFor(() => lines(seen).length === 1);
+    mockFile(dir, "sv-second");
+    await waitFor(() => lines(seen).length === 2);
+    child.kill("SIGTERM");
+    const result = await done;
+
+    expect(result.code).toBe(0);
+    const [first, second] = lines(seen).map((line) => line.split(" "));
+    expect([first![1], second![1]]).toEqual(["sv-first", "sv-second"]);
+    expect(first![0]).not.toBe(second![0]);
+    expect(
+      logLines(result.stderr)
+        .filter((line) => line.event === "supervise.refresh")
+        .map((line) => line.msg),
+    ).toEqual(["values changed; restarting the command"]);
+    expectNoLeak({ ...result, pid: 0, signal: null }, [
+      "sv-first",
+      "sv-second",
+    ]);
+  });
+
+  test("with --refresh-signal, rewrites as=file files and signals the command instead", async () => {
+    const dir = scratch();
+    const mock = mockFile(dir, "sv-file-1");
+    const filesDir = path.join(dir, "files");
+    const seen = path.join(dir, "seen");
+    const script = `trap 'echo "$$ $(cat "$KEY")" >> ${seen}' HUP; trap 'exit 0' TERM; echo "$$ $(cat "$KEY")" >> ${seen}; while :; do sleep 0.05; done`;
+    const { child, done } = start(
+      [
+        "--supervise",
+        "--refresh",
+        "200ms",
+        "--refresh-signal",
+        "HUP",
+        "--files-dir",
+        filesDir,
+        "--mock",
+        mock,
+        "--",
+        "sh",
+        "-c",
+        script,
+      ],
+      baseEnv({ KEY: "vault:secret/app?as=file#pw" }),
+    );
+    await waitFor(() => lines(seen).length === 1);
+    mockFile(dir, "sv-file-2");
+    await waitFor(() => lines(seen).length === 2);
+    child.kill("SIGTERM");
+    expect((await done).code).toBe(0);
+
+    const [first, second] = lines(seen).map((line) => line.split(" "));
+    expect([first![1], second![1]]).toEqual(["sv-file-1", "sv-file-2"]);
+    expect(first![0]).toBe(second![0]);
+  });
+});
+
+describe.skipIf(!isRoot)("--supervise --user", () => {
+  beforeAll(ensureAccounts);
+
+  test("the command gets the user's uid, gid and supplementary groups", async () => {
+    const dir = scratch();
+    const { command, reportPath } = reportCommand(dir);
+    const { app, extra, more } = accounts;
+    const result = await runEntrypoint([
+      "--supervise",
+      "--user",
+      app.name,
+      "--",
+      ...command,
+    ]);
+
+    expect(result.code).toBe(0);
+    const report = readReport<Report>(reportPath)!;
+    expect([report.uid, report.gid, report.groups, report.env.HOME]).toEqual([
+      app.uid,
+      app.gid,
+      [app.gid, extra.gid, more.gid],
+      app.home,
+    ]);
+  });
+});
