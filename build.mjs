@@ -146,6 +146,8 @@ function buildExecutable() {
       output: blob,
       disableExperimentalSEAWarning: true,
       useCodeCache: true,
+      // SIGUSR1 would otherwise open Node's debugger in a root process.
+      execArgv: ["--disable-sigusr1"],
       execArgvExtension: "none",
     }),
   );

@@ -345,14 +345,16 @@ function prepareCommand(
     consumed: plan.consumed,
   });
   checkSize(env, options.command);
-  const fields = summary(resolution, owner, target, options.command[0]!);
-  logEvent(
-    logger,
-    first ? "info" : "debug",
-    "supervise.start",
-    fields,
-    `resolved ${Object.keys(fields.variables).length} variables in ${resolution.durationMs} ms; running ${options.command[0]} as uid ${owner.uid}`,
-  );
+  if (first) {
+    const fields = summary(resolution, owner, target, options.command[0]!);
+    logEvent(
+      logger,
+      "info",
+      "supervise.start",
+      fields,
+      `resolved ${Object.keys(fields.variables).length} variables in ${resolution.durationMs} ms; running ${options.command[0]} as uid ${owner.uid}`,
+    );
+  }
   return {
     env,
     files: assembled.files,

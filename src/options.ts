@@ -4,8 +4,6 @@
  * wins over the environment. Options end at `--` or at the first word that
  * is not an option; the rest is the command.
  */
-import os from "node:os";
-
 import {
   awsSettingNames,
   vaultSettingNames,
@@ -266,8 +264,21 @@ function checkCombinations(options: Options) {
       "--supervise runs a command: it cannot be combined with --check or --render",
     );
   }
-  if (options.refreshSignal !== undefined && !options.supervise) {
+  if (
+    options.refreshSignal !== undefined &&
+    (!options.supervise || options.refreshMs === undefined)
+  ) {
     conflict("--refresh-signal works with --supervise --refresh only");
+  }
+  // The supervisor hands kept variables to the entrypoint that starts the
+  // command, which would take a kept SECRET_ENTRYPOINT_SUPERVISE as its own.
+  const keptSetting = options.keepEnv.find((name) =>
+    name.startsWith(envPrefix),
+  );
+  if (options.supervise && keptSetting !== undefined) {
+    conflict(
+      `--supervise cannot keep the entrypoint's settings for the command (${keptSetting}); drop it from --keep-env`,
+    );
   }
   if (
     options.refreshMs !== undefined &&
@@ -440,16 +451,17 @@ function parseMode(name: Name, value: string | undefined, fallback: number) {
   return mode;
 }
 
+// Signals a program may take as "read your files again"; TERM, INT and the
+// like would stop it instead.
+const reloadSignals = ["SIGHUP", "SIGUSR1", "SIGUSR2", "SIGWINCH", "SIGALRM"];
+
 function parseSignal(name: Name, value: string | undefined) {
   if (value === undefined) return undefined;
 
   const signal = value.startsWith("SIG") ? value : `SIG${value}`;
-  const catchable = Object.keys(os.constants.signals).filter(
-    (candidate) => candidate !== "SIGKILL" && candidate !== "SIGSTOP",
-  );
-  if (!catchable.includes(signal)) {
+  if (!reloadSignals.includes(signal)) {
     throw usageError(
-      `${describe(name)} has the value "${value}"; give a signal name such as SIGHUP, SIGUSR1 or SIGTERM`,
+      `${describe(name)} has the value "${value}"; valid values: ${reloadSignals.join(", ")}`,
     );
   }
   return signal as NodeJS.Signals;

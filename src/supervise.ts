@@ -120,14 +120,17 @@ class Supervisor {
   }
 
   forward(signal: NodeJS.Signals): void {
-    if (signal === "SIGTERM" || signal === "SIGINT") this.stopping = true;
+    // A stop asked for during a restart means: no new command. Otherwise
+    // the command decides what TERM or INT means to it.
+    const stop = signal === "SIGTERM" || signal === "SIGINT";
+    if (stop && this.restarting) this.stopping = true;
     this.child?.kill(signal);
   }
 
   /** Stops the command (SIGTERM, then SIGKILL) and starts it anew. */
   async restart(env: Record<string, string>): Promise<void> {
     const old = this.child;
-    if (old === undefined || this.stopping) return;
+    if (old === undefined || this.done) return;
 
     this.restarting = true;
     const gone = hasExited(old) ? Promise.resolve() : once(old, "exit");
@@ -158,9 +161,17 @@ function exitStatus(code: number | null, signal: NodeJS.Signals | null) {
 
 // The entrypoint itself in exec mode, with nothing left to resolve.
 function commandLine({ options, target }: SuperviseInput): string[] {
+  // --disable-sigusr1: the starting child is root and holds the values; a
+  // forwarded SIGUSR1 must not open Node's debugger in it. The single
+  // executable has the flag built in.
   const self = isSea()
     ? [process.execPath]
-    : [process.execPath, ...process.execArgv, process.argv[1]!];
+    : [
+        process.execPath,
+        ...process.execArgv,
+        "--disable-sigusr1",
+        process.argv[1]!,
+      ];
   const quiet = ["trace", "debug"].includes(options.logLevel)
     ? options.logLevel
     : "error";
@@ -195,7 +206,6 @@ async function refreshLoop(
       const envChanged = prints.env !== current.env;
       if (!envChanged && prints.files === current.files) continue;
 
-      current = prints;
       next.writeFiles();
       if (!envChanged && refreshSignal !== undefined) {
         announce(input.logger, `files changed; sent ${refreshSignal}`);
@@ -204,6 +214,8 @@ async function refreshLoop(
         announce(input.logger, "values changed; restarting the command");
         await supervisor.restart(next.env);
       }
+      // Only now: a round that failed half-way is tried again next time.
+      current = prints;
     } catch (error) {
       if (!(error instanceof EntrypointError)) throw error;
 

@@ -1,9 +1,19 @@
 /**
  * `as=file` values: each in a file of mode 0400 owned by the command's
- * user, in a folder only that user can enter. The folder is one the
- * entrypoint makes: an existing folder is used only when it is a real
- * folder of mode 0700 (one an earlier start made), so that a mistaken
- * SECRET_ENTRYPOINT_FILES_DIR=/etc cannot hand /etc to the command's user.
+ * user, in a folder the entrypoint's user owns (mode 0710, group of the
+ * command's user), so that the command can read its files by name but can
+ * neither list, add, rename nor remove anything there.
+ *
+ * A supervised command runs while a refresh rewrites its files, so no step
+ * may be turned against the entrypoint by that user: the folder's parent
+ * must not let other users rename entries (root's own, or sticky like
+ * /dev/shm and /tmp), the folder is opened without following links and
+ * changed through that descriptor, and files are created new with O_EXCL
+ * and renamed into place, which replaces a value in one step.
+ *
+ * An existing folder is used only when it is what an earlier start left,
+ * so that a mistaken SECRET_ENTRYPOINT_FILES_DIR=/etc is refused, never
+ * emptied.
  */
 import fs from "node:fs";
 import path from "node:path";
@@ -22,6 +32,12 @@ interface Owner {
   gid: number;
 }
 
+const folderMode = 0o710;
+
+// Names of files: the variable's name, ".N" for the Nth inline reference,
+// ".tmp" while a file is written.
+const ownName = /^[A-Za-z_][A-Za-z0-9_]*(\.\d+)?(\.tmp)?$/;
+
 function configError(dir: string, why: string) {
   return new EntrypointError(
     `cannot write secret files into ${dir}: ${why}; set SECRET_ENTRYPOINT_FILES_DIR to a folder of its own on an in-memory file system, such as /dev/shm/secret-entrypoint`,
@@ -37,31 +53,48 @@ export function writeValueFiles(
 ): void {
   if (files.length === 0) return;
 
+  let fd: number | undefined;
   try {
-    prepareFolder(dir, owner);
+    checkParent(dir);
+    fd = openFolder(dir, owner);
     removeStale(dir, files);
     for (const file of files) writeValueFile(file, owner);
-    fs.chownSync(dir, owner.uid, owner.gid);
   } catch (error) {
     if (error instanceof EntrypointError) throw error;
 
+    const code = (error as NodeJS.ErrnoException).code ?? "unknown error";
+    throw configError(dir, `the system refused (${code})`);
+  } finally {
+    if (fd !== undefined) fs.closeSync(fd);
+  }
+}
+
+// Another user who may rename entries of the parent could swap the folder
+// for a link between two steps.
+function checkParent(dir: string) {
+  const parent = fs.statSync(path.dirname(dir), { throwIfNoEntry: false });
+  if (parent === undefined || !parent.isDirectory()) {
+    throw configError(dir, "its parent folder does not exist");
+  }
+  const othersWrite = (parent.mode & 0o022) !== 0;
+  const sticky = (parent.mode & 0o1000) !== 0;
+  if (parent.uid !== process.geteuid!() && parent.uid !== 0) {
+    throw configError(dir, `its parent folder belongs to uid ${parent.uid}`);
+  }
+  if (othersWrite && !sticky) {
     throw configError(
       dir,
-      `the system refused (${(error as NodeJS.ErrnoException).code ?? "unknown error"})`,
+      "its parent folder is writable by other users and not sticky, so they could swap the folder",
     );
   }
 }
 
-// Without CAP_DAC_OVERRIDE and CAP_FOWNER, as in a locked-down container,
-// root may only write into and chmod a folder it owns: it takes the folder
-// (back) first and gives it away last.
-function prepareFolder(dir: string, owner: Owner) {
+// Created or checked, then opened without following a link; the mode and
+// group are set through the descriptor.
+function openFolder(dir: string, owner: Owner): number {
   const existing = fs.lstatSync(dir, { throwIfNoEntry: false });
   if (existing === undefined) {
     // Not recursive: Node's recursive mkdir loops forever under /proc.
-    if (!fs.existsSync(path.dirname(dir))) {
-      throw configError(dir, "its parent folder does not exist");
-    }
     fs.mkdirSync(dir, { mode: 0o700 });
   } else if (!existing.isDirectory()) {
     throw configError(
@@ -72,32 +105,35 @@ function prepareFolder(dir: string, owner: Owner) {
     const foreign = foreignContent(dir, existing, owner);
     if (foreign !== undefined) throw configError(dir, foreign);
   }
-  fs.chownSync(dir, process.geteuid!(), process.getegid!());
-  fs.chmodSync(dir, 0o700);
+  const { O_RDONLY, O_DIRECTORY, O_NOFOLLOW } = fs.constants;
+  const fd = fs.openSync(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW);
+  fs.fchmodSync(fd, folderMode);
+  fs.fchownSync(fd, process.geteuid!(), owner.gid);
+  return fd;
 }
 
-// An earlier start leaves a folder of mode 0700, owned by the command's
-// user, that holds nothing but 0400 files of that user named after
-// variables. Anything else (a home folder, /root, /etc) is not ours to
-// empty and hand over.
+// An earlier start leaves a folder of mode 0710, owned by the entrypoint's
+// user, that holds nothing but 0400 files of the command's user named after
+// variables. A home folder, /root or /etc is none of that.
 function foreignContent(
   dir: string,
   folder: fs.Stats,
   owner: Owner,
 ): string | undefined {
-  if ((folder.mode & 0o777) !== 0o700) {
-    return `it exists with mode 0${(folder.mode & 0o777).toString(8)}, so it is not a folder an earlier start made (those are 0700)`;
+  const mode = folder.mode & 0o7777;
+  if (mode !== folderMode && mode !== 0o700) {
+    return `it exists with mode 0${mode.toString(8)}, so it is not a folder an earlier start made (those are 0710)`;
   }
-  if (folder.uid !== owner.uid)
-    return `it exists and belongs to uid ${folder.uid}, not ${owner.uid}`;
-
+  if (folder.uid !== process.geteuid!()) {
+    return `it exists and belongs to uid ${folder.uid}`;
+  }
   for (const entry of fs.readdirSync(dir)) {
     const stat = fs.lstatSync(path.join(dir, entry));
     const ours =
-      /^[A-Za-z_][A-Za-z0-9_]*(\.\d+)?$/.test(entry) &&
+      ownName.test(entry) &&
       stat.isFile() &&
       (stat.mode & 0o777) === 0o400 &&
-      stat.uid === owner.uid;
+      (stat.uid === owner.uid || stat.uid === process.geteuid!());
     if (!ours) return `it holds ${entry}, which an earlier start did not write`;
   }
   return undefined;
@@ -105,21 +141,27 @@ function foreignContent(
 
 function removeStale(dir: string, files: readonly ValueFile[]) {
   const current = new Set(files.map((file) => path.basename(file.path)));
-  for (const entry of fs.readdirSync(dir, { withFileTypes: true })) {
-    if (entry.isFile() && !current.has(entry.name)) {
-      fs.rmSync(path.join(dir, entry.name));
-    }
+  for (const entry of fs.readdirSync(dir)) {
+    if (!current.has(entry)) fs.rmSync(path.join(dir, entry));
   }
 }
 
+// Written under a temporary name, then renamed over the old file: a reader
+// sees the old value or the new one, never a missing or partial file.
 function writeValueFile(file: ValueFile, owner: Owner) {
-  // A file left by an earlier start may be read-only: replace it.
-  fs.rmSync(file.path, { force: true });
-  const fd = fs.openSync(file.path, "wx", 0o400);
+  const temporary = `${file.path}.tmp`;
+  fs.rmSync(temporary, { force: true });
+  const { O_WRONLY, O_CREAT, O_EXCL, O_NOFOLLOW } = fs.constants;
+  const fd = fs.openSync(
+    temporary,
+    O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW,
+    0o400,
+  );
   try {
     fs.writeSync(fd, file.value);
     fs.fchownSync(fd, owner.uid, owner.gid);
   } finally {
     fs.closeSync(fd);
   }
+  fs.renameSync(temporary, file.path);
 }

@@ -9,6 +9,7 @@ import path from "node:path";
 
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
 
+import { privateFolder } from "./support/scratch.ts";
 import {
   baseEnv,
   bundle,
@@ -72,7 +73,7 @@ function awsEnv(
     AWS_EC2_METADATA_DISABLED: "true",
     AWS_CONFIG_FILE: "/nonexistent/aws-config",
     AWS_SHARED_CREDENTIALS_FILE: "/nonexistent/aws-credentials",
-    SECRET_ENTRYPOINT_FILES_DIR: path.join(dir, "files"),
+    SECRET_ENTRYPOINT_FILES_DIR: path.join(privateFolder(dir), "files"),
     ...variables,
   });
 }

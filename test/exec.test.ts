@@ -18,7 +18,11 @@ import {
   runEntrypoint,
   type Report,
 } from "./support/run.ts";
-import { readReport, scratchFolders } from "./support/scratch.ts";
+import {
+  privateFolder,
+  readReport,
+  scratchFolders,
+} from "./support/scratch.ts";
 
 const scratch = scratchFolders("exec");
 const secrets = ["s3cr3t-db-password", "jwt-0a9f8e7d", "line one\nline two"];
@@ -367,7 +371,7 @@ describe("values that the environment cannot carry", () => {
     const dir = scratch();
     const mock = path.join(dir, "mock.yaml");
     fs.writeFileSync(mock, 'vault:secret/bin: { blob: "AAEC/w==" }\n');
-    const filesDir = path.join(dir, "files");
+    const filesDir = path.join(privateFolder(dir), "files");
     const { command, reportPath } = reportCommand(dir);
     const env = baseEnv({
       BLOB: "vault:secret/bin?encoding=base64&as=file#blob",
@@ -381,7 +385,7 @@ describe("values that the environment cannot carry", () => {
     expect(readReport<Report>(reportPath)!.env.BLOB).toBe(file);
     expect([...fs.readFileSync(file)]).toEqual([0, 1, 2, 255]);
     expect(fs.statSync(file).mode & 0o777).toBe(0o400);
-    expect(fs.statSync(filesDir).mode & 0o777).toBe(0o700);
+    expect(fs.statSync(filesDir).mode & 0o777).toBe(0o710);
   });
 
   test("a variable over 128 KiB is refused and named", async () => {
@@ -522,7 +526,7 @@ function armElf(): Buffer {
 describe("the files folder", () => {
   test("an existing folder that is not one the entrypoint made is refused", async () => {
     const dir = scratch();
-    const existing = path.join(dir, "existing");
+    const existing = path.join(privateFolder(dir), "existing");
     fs.mkdirSync(existing, { mode: 0o755 });
     const mock = path.join(dir, "mock.yaml");
     fs.writeFileSync(mock, "vault:secret/app: { pw: file-secret-1 }\n");
@@ -536,15 +540,15 @@ describe("the files folder", () => {
     expect(result.code).toBe(78);
     expect(fs.statSync(existing).mode & 0o777).toBe(0o755);
     expect(logLines(result.stderr).at(-1)!.msg).toBe(
-      `cannot write secret files into ${existing}: it exists with mode 0755, so it is not a folder an earlier start made (those are 0700); set SECRET_ENTRYPOINT_FILES_DIR to a folder of its own on an in-memory file system, such as /dev/shm/secret-entrypoint`,
+      `cannot write secret files into ${existing}: it exists with mode 0755, so it is not a folder an earlier start made (those are 0710); set SECRET_ENTRYPOINT_FILES_DIR to a folder of its own on an in-memory file system, such as /dev/shm/secret-entrypoint`,
     );
   });
 
   test("a link is not followed, and files of an earlier start are removed", async () => {
     const dir = scratch();
-    const target = path.join(dir, "target");
-    fs.mkdirSync(target, { mode: 0o700 });
-    const link = path.join(dir, "link");
+    const target = path.join(privateFolder(dir), "target");
+    fs.mkdirSync(target, { mode: 0o710 });
+    const link = path.join(privateFolder(dir), "link");
     fs.symlinkSync(target, link);
     const mock = path.join(dir, "mock.yaml");
     fs.writeFileSync(mock, "vault:secret/app: { pw: file-secret-2 }\n");
@@ -698,7 +702,7 @@ describe("the files folder and names", () => {
 
   test("a 0700 folder that holds files no start wrote (a home folder) is refused and left alone", async () => {
     const dir = scratch();
-    const home = path.join(dir, "home");
+    const home = path.join(privateFolder(dir), "home");
     fs.mkdirSync(home, { mode: 0o700 });
     fs.writeFileSync(path.join(home, ".bashrc"), "# shell settings\n");
     const result = await runEntrypoint(["--", "true"], {
@@ -724,7 +728,7 @@ describe("the files folder and names", () => {
       env: baseEnv({
         "../victim": "vault:secret/app?as=file#pw",
         SECRET_ENTRYPOINT_MOCK: mockWith(dir),
-        SECRET_ENTRYPOINT_FILES_DIR: path.join(dir, "files"),
+        SECRET_ENTRYPOINT_FILES_DIR: path.join(privateFolder(dir), "files"),
       }),
     });
 

@@ -135,9 +135,9 @@ describe("parseOptions", () => {
       "--refresh-signal works with --supervise --refresh only",
     ],
     [
-      ["--supervise", "--refresh-signal", "SIGNOPE", "app"],
+      ["--supervise", "--refresh", "1s", "--refresh-signal", "SIGNOPE", "app"],
       {},
-      '--refresh-signal (SECRET_ENTRYPOINT_REFRESH_SIGNAL) has the value "SIGNOPE"; give a signal name such as SIGHUP, SIGUSR1 or SIGTERM',
+      '--refresh-signal (SECRET_ENTRYPOINT_REFRESH_SIGNAL) has the value "SIGNOPE"; valid values: SIGHUP, SIGUSR1, SIGUSR2, SIGWINCH, SIGALRM',
     ],
     [
       ["--refresh", "597h", "--render", "/r"],

@@ -19,7 +19,11 @@ import {
   runEntrypoint,
   type Report,
 } from "./support/run.ts";
-import { readReport, scratchFolders } from "./support/scratch.ts";
+import {
+  privateFolder,
+  readReport,
+  scratchFolders,
+} from "./support/scratch.ts";
 
 const scratch = scratchFolders("supervise");
 
@@ -171,7 +175,7 @@ describe("--supervise", () => {
   test("with --refresh-signal, rewrites as=file files and signals the command instead", async () => {
     const dir = scratch();
     const mock = mockFile(dir, "sv-file-1");
-    const filesDir = path.join(dir, "files");
+    const filesDir = path.join(privateFolder(dir), "files");
     const seen = path.join(dir, "seen");
     const script = `trap 'echo "$$ $(cat "$KEY")" >> ${seen}' HUP; trap 'exit 0' TERM; echo "$$ $(cat "$KEY")" >> ${seen}; while :; do sleep 0.05; done`;
     const { child, done } = start(

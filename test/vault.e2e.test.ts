@@ -37,6 +37,7 @@ import {
   type RunResult,
 } from "./support/run.ts";
 import { useTlsVaults } from "./support/tls.ts";
+import { privateFolder } from "./support/scratch.ts";
 
 const rootToken = "hvs.e2e-root-token";
 const appToken = "hvs.e2e-app-token";
@@ -108,7 +109,7 @@ afterEach(() => {
 function vaultEnv(variables: Record<string, string>, server = vault) {
   return baseEnv({
     VAULT_ADDR: server.address,
-    SECRET_ENTRYPOINT_FILES_DIR: path.join(dir, "files"),
+    SECRET_ENTRYPOINT_FILES_DIR: path.join(privateFolder(dir), "files"),
     ...variables,
   });
 }

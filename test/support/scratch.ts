@@ -28,3 +28,14 @@ export function readReport<T>(reportPath: string): T | undefined {
 
   return JSON.parse(fs.readFileSync(reportPath, "utf8")) as T;
 }
+
+/**
+ * A folder inside `dir` that only its owner may write to: the parent that
+ * SECRET_ENTRYPOINT_FILES_DIR needs (scratch folders are open to all).
+ */
+export function privateFolder(dir: string): string {
+  const folder = path.join(dir, "private");
+  fs.mkdirSync(folder, { recursive: true, mode: 0o755 });
+  fs.chmodSync(folder, 0o755);
+  return folder;
+}
