@@ -125,6 +125,16 @@ describe("parseOptions", () => {
       '--file-vars (SECRET_ENTRYPOINT_FILE_VARS) holds "D*"; give variable names separated by commas, or * for every name',
     ],
     [
+      ["--supervise", "--keep-env", "SECRET_ENTRYPOINT_SUPERVISE", "app"],
+      {},
+      "--supervise cannot keep the entrypoint's settings for the command (SECRET_ENTRYPOINT_SUPERVISE); drop it from --keep-env",
+    ],
+    [
+      ["--supervise", "--refresh-signal", "HUP", "app"],
+      {},
+      "--refresh-signal works with --supervise --refresh only",
+    ],
+    [
       ["--supervise", "--check"],
       {},
       "--supervise runs a command: it cannot be combined with --check or --render",

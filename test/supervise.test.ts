@@ -208,6 +208,97 @@ describe("--supervise", () => {
   });
 });
 
+describe("--supervise --refresh, when things go wrong", () => {
+  test("a round whose files cannot be written is tried again", async () => {
+    const dir = scratch();
+    const mock = mockFile(dir, "sv-retry-1");
+    const filesDir = path.join(privateFolder(dir), "files");
+    const seen = path.join(dir, "seen");
+    const script = `trap 'echo "$(cat "$KEY")" >> ${seen}' HUP; trap 'exit 0' TERM; while :; do sleep 0.05; done`;
+    const { child, done } = start(
+      [
+        "--supervise",
+        "--refresh",
+        "150ms",
+        "--refresh-signal",
+        "HUP",
+        "--files-dir",
+        filesDir,
+        "--mock",
+        mock,
+        "--",
+        "sh",
+        "-c",
+        script,
+      ],
+      baseEnv({ KEY: "vault:secret/app?as=file#pw" }),
+    );
+    await waitFor(() => fs.existsSync(path.join(filesDir, "KEY")));
+    const junk = path.join(filesDir, "junk.txt");
+    fs.writeFileSync(junk, "not ours");
+    mockFile(dir, "sv-retry-2");
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    expect(lines(seen)).toEqual([]);
+    fs.rmSync(junk);
+    await waitFor(() => lines(seen).length === 1);
+    child.kill("SIGTERM");
+    const result = await done;
+
+    expect(lines(seen)).toEqual(["sv-retry-2"]);
+    expect(
+      logLines(result.stderr).some((line) => line.event === "refresh.error"),
+    ).toBe(true);
+  });
+
+  test("a command that survives SIGINT is still restarted on a change", async () => {
+    const dir = scratch();
+    const mock = mockFile(dir, "sv-int-1");
+    const seen = path.join(dir, "seen");
+    const script = `echo "$PW" >> ${seen}; trap '' INT; trap 'exit 0' TERM; while :; do sleep 0.05; done`;
+    const { child, done } = start(
+      [
+        "--supervise",
+        "--refresh",
+        "150ms",
+        "--mock",
+        mock,
+        "--",
+        "sh",
+        "-c",
+        script,
+      ],
+      baseEnv({ PW: "vault:secret/app#pw" }),
+    );
+    await waitFor(() => lines(seen).length === 1);
+    child.kill("SIGINT");
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    mockFile(dir, "sv-int-2");
+    await waitFor(() => lines(seen).length === 2);
+    child.kill("SIGTERM");
+
+    expect((await done).code).toBe(0);
+    expect(lines(seen)).toEqual(["sv-int-1", "sv-int-2"]);
+  });
+});
+
+describe("the files folder's parent", () => {
+  test("one that other users may rename in is refused", async () => {
+    const dir = scratch();
+    const mock = mockFile(dir, "sv-parent");
+    const result = await runEntrypoint(
+      ["--mock", mock, "--files-dir", path.join(dir, "files"), "--", "true"],
+      {
+        env: baseEnv({ KEY: "vault:secret/app?as=file#pw" }),
+      },
+    );
+
+    expect(result.code).toBe(78);
+    expect(logLines(result.stderr).at(-1)!.msg).toBe(
+      `cannot write secret files into ${path.join(dir, "files")}: its parent folder is writable by other users and not sticky, so they could swap the folder; set SECRET_ENTRYPOINT_FILES_DIR to a folder of its own on an in-memory file system, such as /dev/shm/secret-entrypoint`,
+    );
+  });
+});
+
 describe.skipIf(!isRoot)("--supervise --user", () => {
   beforeAll(ensureAccounts);
 
