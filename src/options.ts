@@ -4,6 +4,8 @@
  * wins over the environment. Options end at `--` or at the first word that
  * is not an option; the rest is the command.
  */
+import path from "node:path";
+
 import {
   awsSettingNames,
   vaultSettingNames,
@@ -467,10 +469,18 @@ function parseSignal(name: Name, value: string | undefined) {
   return signal as NodeJS.Signals;
 }
 
+// A plain path: /a/./b, /a/../b or a trailing slash would let the folder's
+// checks look at another folder than the one written.
 function absolutePath(name: Name, value: string | undefined) {
-  if (value !== undefined && !value.startsWith("/")) {
+  const plain =
+    value === undefined ||
+    (value.startsWith("/") &&
+      value !== "/" &&
+      !value.endsWith("/") &&
+      path.posix.normalize(value) === value);
+  if (!plain) {
     throw usageError(
-      `${describe(name)} has the value "${value}"; give an absolute path`,
+      `${describe(name)} has the value "${value}"; give a plain absolute path, without ., .. or a trailing /`,
     );
   }
   return value;

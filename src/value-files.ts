@@ -69,24 +69,34 @@ export function writeValueFiles(
   }
 }
 
-// Another user who may rename entries of the parent could swap the folder
-// for a link between two steps.
+// Another user who may rename an entry anywhere on the way to the folder
+// could swap the folder, or a folder above it, for a link between two
+// steps. So every folder on the way must be a real folder (no link), owned
+// by root or the entrypoint's user, and writable by others only when sticky.
 function checkParent(dir: string) {
-  const parent = fs.statSync(path.dirname(dir), { throwIfNoEntry: false });
-  if (parent === undefined || !parent.isDirectory()) {
-    throw configError(dir, "its parent folder does not exist");
+  const parent = path.dirname(dir);
+  let walked = "/";
+  for (const part of ["", ...parent.split("/").filter(Boolean)]) {
+    walked = path.join(walked, part);
+    const stat = fs.lstatSync(walked, { throwIfNoEntry: false });
+    const why = unsafeAncestor(stat);
+    if (why !== undefined) throw configError(dir, `${walked} ${why}`);
   }
-  const othersWrite = (parent.mode & 0o022) !== 0;
-  const sticky = (parent.mode & 0o1000) !== 0;
-  if (parent.uid !== process.geteuid!() && parent.uid !== 0) {
-    throw configError(dir, `its parent folder belongs to uid ${parent.uid}`);
+}
+
+function unsafeAncestor(stat: fs.Stats | undefined): string | undefined {
+  if (stat === undefined) return "does not exist";
+  if (stat.isSymbolicLink()) return "is a symbolic link";
+  if (!stat.isDirectory()) return "is not a folder";
+  if (stat.uid !== 0 && stat.uid !== process.geteuid!()) {
+    return `belongs to uid ${stat.uid}, who could swap what is below it`;
   }
+  const othersWrite = (stat.mode & 0o022) !== 0;
+  const sticky = (stat.mode & 0o1000) !== 0;
   if (othersWrite && !sticky) {
-    throw configError(
-      dir,
-      "its parent folder is writable by other users and not sticky, so they could swap the folder",
-    );
+    return "is writable by other users and not sticky, so they could swap what is below it";
   }
+  return undefined;
 }
 
 // Created or checked, then opened without following a link; the mode and
@@ -121,18 +131,18 @@ function foreignContent(
   owner: Owner,
 ): string | undefined {
   const mode = folder.mode & 0o7777;
-  if (mode !== folderMode && mode !== 0o700) {
+  if (mode !== folderMode) {
     return `it exists with mode 0${mode.toString(8)}, so it is not a folder an earlier start made (those are 0710)`;
   }
-  if (folder.uid !== process.geteuid!()) {
-    return `it exists and belongs to uid ${folder.uid}`;
+  if (folder.uid !== process.geteuid!() || folder.gid !== owner.gid) {
+    return `it exists and belongs to ${folder.uid}:${folder.gid}, not to ${process.geteuid!()}:${owner.gid} as a folder an earlier start made`;
   }
   for (const entry of fs.readdirSync(dir)) {
     const stat = fs.lstatSync(path.join(dir, entry));
+    // Any mode: the command may chmod its own file, and it is replaced.
     const ours =
       ownName.test(entry) &&
       stat.isFile() &&
-      (stat.mode & 0o777) === 0o400 &&
       (stat.uid === owner.uid || stat.uid === process.geteuid!());
     if (!ours) return `it holds ${entry}, which an earlier start did not write`;
   }

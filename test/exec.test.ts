@@ -700,10 +700,11 @@ describe("the files folder and names", () => {
     return mock;
   }
 
-  test("a 0700 folder that holds files no start wrote (a home folder) is refused and left alone", async () => {
+  test("a 0710 folder that holds files no start wrote is refused and left alone", async () => {
     const dir = scratch();
     const home = path.join(privateFolder(dir), "home");
     fs.mkdirSync(home, { mode: 0o700 });
+    fs.chmodSync(home, 0o710);
     fs.writeFileSync(path.join(home, ".bashrc"), "# shell settings\n");
     const result = await runEntrypoint(["--", "true"], {
       env: baseEnv({

@@ -117,7 +117,12 @@ describe("parseOptions", () => {
     [
       [],
       { SECRET_ENTRYPOINT_FILES_DIR: "tmp/files" },
-      '--files-dir (SECRET_ENTRYPOINT_FILES_DIR) has the value "tmp/files"; give an absolute path',
+      '--files-dir (SECRET_ENTRYPOINT_FILES_DIR) has the value "tmp/files"; give a plain absolute path, without ., .. or a trailing /',
+    ],
+    [
+      [],
+      { SECRET_ENTRYPOINT_FILES_DIR: "/tmp/ww/sec/." },
+      '--files-dir (SECRET_ENTRYPOINT_FILES_DIR) has the value "/tmp/ww/sec/."; give a plain absolute path, without ., .. or a trailing /',
     ],
     [
       [],

@@ -294,7 +294,7 @@ describe("the files folder's parent", () => {
 
     expect(result.code).toBe(78);
     expect(logLines(result.stderr).at(-1)!.msg).toBe(
-      `cannot write secret files into ${path.join(dir, "files")}: its parent folder is writable by other users and not sticky, so they could swap the folder; set SECRET_ENTRYPOINT_FILES_DIR to a folder of its own on an in-memory file system, such as /dev/shm/secret-entrypoint`,
+      `cannot write secret files into ${path.join(dir, "files")}: ${dir} is writable by other users and not sticky, so they could swap what is below it; set SECRET_ENTRYPOINT_FILES_DIR to a folder of its own on an in-memory file system, such as /dev/shm/secret-entrypoint`,
     );
   });
 });

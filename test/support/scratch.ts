@@ -12,7 +12,10 @@ import { afterAll } from "vitest";
 export function scratchFolders(prefix: string) {
   const made: string[] = [];
   afterAll(() => {
-    for (const dir of made) fs.rmSync(dir, { recursive: true, force: true });
+    for (const dir of made) {
+      fs.rmSync(dir, { recursive: true, force: true });
+      fs.rmSync(`${dir}-private`, { recursive: true, force: true });
+    }
   });
   return (): string => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), `${prefix}-`));
@@ -30,11 +33,12 @@ export function readReport<T>(reportPath: string): T | undefined {
 }
 
 /**
- * A folder inside `dir` that only its owner may write to: the parent that
- * SECRET_ENTRYPOINT_FILES_DIR needs (scratch folders are open to all).
+ * A folder beside `dir` that only its owner may write to, on a path whose
+ * every folder is safe: the parent that SECRET_ENTRYPOINT_FILES_DIR needs
+ * (scratch folders themselves are open to all). Removed with `dir`.
  */
 export function privateFolder(dir: string): string {
-  const folder = path.join(dir, "private");
+  const folder = `${dir}-private`;
   fs.mkdirSync(folder, { recursive: true, mode: 0o755 });
   fs.chmodSync(folder, 0o755);
   return folder;
