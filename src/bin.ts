@@ -3,9 +3,12 @@
  * exit code. A stack trace is never shown: an error that is not ours is
  * reported by kind, with exit 70 (EX_SOFTWARE), as a bug.
  */
+import { isSea } from "node:sea";
+
 import { EntrypointError, ExitCode } from "./errors.ts";
 import { createLogger } from "./logging.ts";
 import { main } from "./main.ts";
+import { parseOptions, type Options } from "./options.ts";
 
 const internalErrorCode = 70;
 
@@ -19,6 +22,7 @@ async function run(): Promise<never> {
   process.on("SIGUSR1", () => {});
   try {
     checkRuntime();
+    relaunchWithoutDebugger(process.argv.slice(2), process.env);
     process.exit(await main(process.argv.slice(2), process.env));
   } catch (error) {
     process.exit(await report(error));
@@ -43,6 +47,35 @@ function checkRuntime() {
       ExitCode.config,
     );
   }
+}
+
+// A long-running mode holds credentials for its whole life, as root in
+// supervise mode; the listener above is set only once the bundle runs. So
+// the bundle starts itself again with --disable-sigusr1, which Node honours
+// from its first instruction. The single executable has the flag built in.
+function relaunchWithoutDebugger(argv: string[], env: NodeJS.ProcessEnv) {
+  if (isSea() || process.execArgv.includes("--disable-sigusr1")) return;
+
+  let options: Options;
+  try {
+    options = parseOptions(argv, env);
+  } catch {
+    return;
+  }
+  const refreshing =
+    options.render !== undefined && options.refreshMs !== undefined;
+  if (!options.supervise && !refreshing) return;
+
+  const node = process.execPath;
+  const script = process.argv[1]!;
+  const args = [
+    node,
+    ...process.execArgv,
+    "--disable-sigusr1",
+    script,
+    ...argv,
+  ];
+  process.execve!(node, args, env as Record<string, string>);
 }
 
 async function report(error: unknown): Promise<number> {

@@ -18,6 +18,7 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { createHash } from "node:crypto";
 import { once } from "node:events";
+import fs from "node:fs";
 import os from "node:os";
 import { isSea } from "node:sea";
 import { setTimeout as sleep } from "node:timers/promises";
@@ -82,6 +83,10 @@ class Supervisor {
   readonly finished: Promise<number>;
   private finish!: (status: number) => void;
   private child: ChildProcess | undefined;
+  /** The child's /proc cmdline until it has become the command. */
+  private startingCmdline = "";
+  private pending: NodeJS.Signals[] = [];
+  private flushing: NodeJS.Timeout | undefined;
   private env: Record<string, string>;
   private restarting = false;
   private stopping = false;
@@ -104,6 +109,7 @@ class Supervisor {
     const [file, ...args] = commandLine(this.input);
     const child = spawn(file!, args, { env: this.env, stdio: "inherit" });
     this.child = child;
+    this.startingCmdline = [file, ...args].join("\u0000") + "\u0000";
     child.on("exit", (code, signal) => {
       if (child === this.child && !this.restarting) {
         this.finish(exitStatus(code, signal));
@@ -124,7 +130,36 @@ class Supervisor {
     // the command decides what TERM or INT means to it.
     const stop = signal === "SIGTERM" || signal === "SIGINT";
     if (stop && this.restarting) this.stopping = true;
+    if (!stop && this.isStarting()) {
+      this.hold(signal);
+      return;
+    }
     this.child?.kill(signal);
+  }
+
+  // Until the child has exec'd the command, it is the entrypoint starting
+  // up, where a HUP or USR2 would end it rather than reach the command:
+  // such signals wait, and are sent once the command runs.
+  private isStarting(): boolean {
+    const pid = this.child?.pid;
+    if (pid === undefined) return false;
+    try {
+      const cmdline = fs.readFileSync(`/proc/${pid}/cmdline`, "latin1");
+      return cmdline === this.startingCmdline;
+    } catch {
+      return false;
+    }
+  }
+
+  private hold(signal: NodeJS.Signals) {
+    this.pending.push(signal);
+    this.flushing ??= setInterval(() => {
+      if (this.isStarting()) return;
+
+      clearInterval(this.flushing);
+      this.flushing = undefined;
+      for (const held of this.pending.splice(0)) this.child?.kill(held);
+    }, 10);
   }
 
   /** Stops the command (SIGTERM, then SIGKILL) and starts it anew. */
@@ -168,8 +203,7 @@ function commandLine({ options, target }: SuperviseInput): string[] {
     ? [process.execPath]
     : [
         process.execPath,
-        ...process.execArgv,
-        "--disable-sigusr1",
+        ...new Set([...process.execArgv, "--disable-sigusr1"]),
         process.argv[1]!,
       ];
   const quiet = ["trace", "debug"].includes(options.logLevel)

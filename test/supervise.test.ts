@@ -208,6 +208,26 @@ describe("--supervise", () => {
   });
 });
 
+describe("--supervise and signals while the command starts", () => {
+  test("the bundle runs itself again with --disable-sigusr1, so SIGUSR1 opens no debugger", async () => {
+    const dir = scratch();
+    const ready = path.join(dir, "ready");
+    const script = `echo > ${ready}; trap 'exit 0' TERM; while :; do sleep 0.05; done`;
+    const { child, done } = start(
+      ["--supervise", "--log-level=error", "--", "sh", "-c", script],
+      baseEnv(),
+    );
+    await waitFor(() => fs.existsSync(ready));
+    const cmdline = fs
+      .readFileSync(`/proc/${child.pid}/cmdline`, "latin1")
+      .split("\u0000");
+    child.kill("SIGTERM");
+
+    expect((await done).code).toBe(0);
+    expect(cmdline).toContain("--disable-sigusr1");
+  });
+});
+
 describe("--supervise --refresh, when things go wrong", () => {
   test("a round whose files cannot be written is tried again", async () => {
     const dir = scratch();
