@@ -7,6 +7,10 @@ set -eu
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
 
+# The folder for as=file values: the example's own, made anew each run.
+files="${TMPDIR:-/tmp}/secret-entrypoint-example"
+rm -rf "$files"
+
 if [ "$(id -u)" = 0 ]; then
   set -- --user nobody
 else
@@ -25,6 +29,6 @@ exec env \
   SECRET_ENTRYPOINT_MOCK="$here/mock.yaml" \
   SECRET_ENTRYPOINT_FILE_ROOTS="$here/secrets" \
   SECRET_ENTRYPOINT_FILE_VARS=REDIS_PASSWORD \
-  SECRET_ENTRYPOINT_FILES_DIR="${TMPDIR:-/tmp}/secret-entrypoint-example" \
+  SECRET_ENTRYPOINT_FILES_DIR="$files" \
   SECRET_ENTRYPOINT_LOG_FORMAT=pretty \
   node "$root/dist/secret-entrypoint.cjs" "$@" -- "$here/app.sh"
