@@ -8,6 +8,8 @@
  */
 import pino, { type Logger } from "pino";
 
+import { EntrypointError } from "./errors.ts";
+
 export type { Logger } from "pino";
 
 /** The stable names of what the entrypoint logs. */
@@ -89,4 +91,24 @@ export function logEvent(
   message: string,
 ): void {
   logger[level]({ event, ...fields }, message);
+}
+
+/**
+ * Logs why a refresh round failed and what stays in place; an error that
+ * is not the entrypoint's is a bug and is thrown on.
+ */
+export function logRefreshFailure(
+  logger: Logger,
+  error: unknown,
+  keeping: string,
+): void {
+  if (!(error instanceof EntrypointError)) throw error;
+
+  logEvent(
+    logger,
+    "error",
+    "refresh.error",
+    { exitCode: error.exitCode },
+    `refresh failed, ${keeping}: ${error.message}`,
+  );
 }

@@ -7,8 +7,8 @@
  */
 import { setTimeout as sleep } from "node:timers/promises";
 
-import { EntrypointError, usageError } from "./errors.ts";
-import { logEvent, type Logger } from "./logging.ts";
+import { usageError } from "./errors.ts";
+import { logRefreshFailure, type Logger } from "./logging.ts";
 import type { Options } from "./options.ts";
 import { renderSecrets } from "./render.ts";
 import type { Resolution } from "./resolve.ts";
@@ -105,14 +105,10 @@ async function refreshLoop(
     try {
       await render(await input.resolve(), input);
     } catch (error) {
-      if (!(error instanceof EntrypointError)) throw error;
-
-      logEvent(
+      logRefreshFailure(
         input.logger,
-        "error",
-        "refresh.error",
-        { exitCode: error.exitCode },
-        `refresh failed, keeping the files of the last good round: ${error.message}`,
+        error,
+        "keeping the files of the last good round",
       );
     }
   }

@@ -23,8 +23,8 @@ import os from "node:os";
 import { isSea } from "node:sea";
 import { setTimeout as sleep } from "node:timers/promises";
 
-import { EntrypointError, ExitCode } from "./errors.ts";
-import { logEvent, type Logger } from "./logging.ts";
+import { ExitCode } from "./errors.ts";
+import { logEvent, logRefreshFailure, type Logger } from "./logging.ts";
 import type { Options } from "./options.ts";
 import type { Resolution } from "./resolve.ts";
 import type { TargetUser } from "./users.ts";
@@ -251,14 +251,10 @@ async function refreshLoop(
       // Only now: a round that failed half-way is tried again next time.
       current = prints;
     } catch (error) {
-      if (!(error instanceof EntrypointError)) throw error;
-
-      logEvent(
+      logRefreshFailure(
         input.logger,
-        "error",
-        "refresh.error",
-        { exitCode: error.exitCode },
-        `refresh failed, the command keeps the values it has: ${error.message}`,
+        error,
+        "the command keeps the values it has",
       );
     }
   }
