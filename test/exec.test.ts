@@ -3,7 +3,7 @@
  * exactly the environment it should have, clean signal state and its own
  * exit code; and it never starts when a reference fails.
  */
-import { execFileSync, spawn } from "node:child_process";
+import { execFileSync } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
 
@@ -11,11 +11,12 @@ import { describe, expect, test } from "vitest";
 
 import {
   baseEnv,
-  bundle,
   expectNoLeak,
   logLines,
   reportCommand,
   runEntrypoint,
+  startEntrypoint,
+  waitFor,
   type Report,
 } from "./support/run.ts";
 import {
@@ -152,14 +153,6 @@ function isSleepOf(entry: string, ready: string) {
     return cmdline.startsWith("sleep\u000030") || cmdline.includes(ready);
   } catch {
     return false;
-  }
-}
-
-async function waitFor(condition: () => boolean, timeoutMs = 10_000) {
-  const until = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > until) throw new Error("condition not met in time");
-    await new Promise((resolve) => setTimeout(resolve, 20));
   }
 }
 
@@ -620,18 +613,9 @@ describe("SIGUSR1", () => {
     const mock = path.join(dir, "mock.yaml");
     fs.writeFileSync(mock, "vault:secret/app: { pw: usr1-secret }\n");
     const out = path.join(dir, "out");
-    const child = spawn(
-      process.execPath,
-      [bundle, "--render", out, "--refresh", "1h", "--mock", mock],
-      {
-        env: baseEnv({ PW: "vault:secret/app#pw" }),
-        stdio: ["ignore", "ignore", "pipe"],
-      },
-    );
-    let stderr = "";
-    child.stderr.setEncoding("utf8").on("data", (chunk) => (stderr += chunk));
-    const exited = new Promise<number | null>((resolve) =>
-      child.on("close", resolve),
+    const { child, output, done } = startEntrypoint(
+      ["--render", out, "--refresh", "1h", "--mock", mock],
+      { env: baseEnv({ PW: "vault:secret/app#pw" }) },
     );
     await waitFor(() => fs.existsSync(path.join(out, "PW")));
 
@@ -640,8 +624,8 @@ describe("SIGUSR1", () => {
     expect(child.exitCode).toBeNull();
     child.kill("SIGTERM");
 
-    expect(await exited).toBe(0);
-    expect(stderr).not.toContain("Debugger listening");
+    expect((await done).code).toBe(0);
+    expect(output.stderr).not.toContain("Debugger listening");
   });
 });
 

@@ -3,7 +3,6 @@
  * passes signals on, exits with the command's status and, with --refresh,
  * restarts or signals the command when a value changes.
  */
-import { spawn } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
 
@@ -12,11 +11,12 @@ import { beforeAll, describe, expect, test } from "vitest";
 import { accounts, ensureAccounts, isRoot } from "./support/accounts.ts";
 import {
   baseEnv,
-  bundle,
   expectNoLeak,
   logLines,
   reportCommand,
   runEntrypoint,
+  startEntrypoint,
+  waitFor,
   type Report,
 } from "./support/run.ts";
 import {
@@ -34,32 +34,8 @@ function mockFile(dir: string, password: string) {
   return file;
 }
 
-/** Starts the bundle and gives its process while it runs. */
 function start(args: string[], env: Record<string, string>) {
-  const child = spawn(process.execPath, [bundle, ...args], {
-    env,
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  let stdout = "";
-  let stderr = "";
-  child.stdout.setEncoding("utf8").on("data", (chunk) => (stdout += chunk));
-  child.stderr.setEncoding("utf8").on("data", (chunk) => (stderr += chunk));
-  const done = new Promise<{
-    code: number | null;
-    stdout: string;
-    stderr: string;
-  }>((resolve) =>
-    child.on("close", (code) => resolve({ code, stdout, stderr })),
-  );
-  return { child, done };
-}
-
-async function waitFor(condition: () => boolean, timeoutMs = 10_000) {
-  const until = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > until) throw new Error("condition not met in time");
-    await new Promise((resolve) => setTimeout(resolve, 25));
-  }
+  return startEntrypoint(args, { env, timeoutMs: 60_000 });
 }
 
 function lines(file: string): string[] {
@@ -166,10 +142,7 @@ describe("--supervise", () => {
         .filter((line) => line.event === "supervise.refresh")
         .map((line) => line.msg),
     ).toEqual(["values changed; restarting the command"]);
-    expectNoLeak({ ...result, pid: 0, signal: null }, [
-      "sv-first",
-      "sv-second",
-    ]);
+    expectNoLeak(result, ["sv-first", "sv-second"]);
   });
 
   test("with --refresh-signal, rewrites as=file files and signals the command instead", async () => {

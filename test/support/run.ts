@@ -46,11 +46,11 @@ export function baseEnv(extra: Record<string, string> = {}) {
   };
 }
 
-/** Runs `secret-entrypoint ...args` and collects its output. */
-export function runEntrypoint(
-  args: string[],
-  options: RunOptions = {},
-): Promise<RunResult> {
+/**
+ * Starts `secret-entrypoint ...args` and collects its output; `child` is
+ * there for signals while it runs, `done` settles when it ends.
+ */
+export function startEntrypoint(args: string[], options: RunOptions = {}) {
   const entrypoint = options.sea
     ? [executable, ...args]
     : [options.node ?? process.execPath, bundle, ...args];
@@ -62,22 +62,43 @@ export function runEntrypoint(
     ...(options.uid === undefined ? {} : { uid: options.uid }),
     ...(options.gid === undefined ? {} : { gid: options.gid }),
   });
-  let stdout = "";
-  let stderr = "";
-  child.stdout.setEncoding("utf8").on("data", (chunk) => (stdout += chunk));
-  child.stderr.setEncoding("utf8").on("data", (chunk) => (stderr += chunk));
+  const output = { stdout: "", stderr: "" };
+  child.stdout
+    .setEncoding("utf8")
+    .on("data", (chunk) => (output.stdout += chunk));
+  child.stderr
+    .setEncoding("utf8")
+    .on("data", (chunk) => (output.stderr += chunk));
   child.stdin.end(options.input ?? "");
   const timer = setTimeout(
     () => child.kill("SIGKILL"),
     options.timeoutMs ?? 30_000,
   );
-  return new Promise((resolve, reject) => {
+  const done = new Promise<RunResult>((resolve, reject) => {
     child.on("error", reject);
     child.on("close", (code, signal) => {
       clearTimeout(timer);
-      resolve({ pid: child.pid ?? -1, code, signal, stdout, stderr });
+      resolve({ pid: child.pid ?? -1, code, signal, ...output });
     });
   });
+  return { child, output, done };
+}
+
+/** Runs `secret-entrypoint ...args` and collects its output. */
+export function runEntrypoint(
+  args: string[],
+  options: RunOptions = {},
+): Promise<RunResult> {
+  return startEntrypoint(args, options).done;
+}
+
+/** Polls `condition` until it holds; fails after `timeoutMs`. */
+export async function waitFor(condition: () => boolean, timeoutMs = 10_000) {
+  const until = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > until) throw new Error("condition not met in time");
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
 }
 
 /** The JSON lines the entrypoint logged on stderr. */
